@@ -1,0 +1,600 @@
+"""The routing engine: pure, synchronous, in memory.
+
+`Engine.handle(event, now)` first fires the timers due at `now`, then applies
+the event, and returns the effects to carry out. No I/O, no clock, no asyncio:
+the daemon and the simulator run this very class, only their clocks and
+effect handlers differ. Given the same events at the same times, it produces
+the same effects (so a journal of events rebuilds it).
+
+Matching runs in two directions (see `matching.py`): a contact that becomes
+routable looks for the best of a bounded set of available agents; an agent
+that gains free capacity takes the best waiting contact it is eligible for.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from typing import Any
+
+from router.engine.available import AvailableAgents
+from router.engine.effects import Effect, EngineError, Publish, RevokeOffer, SendOffer
+from router.engine.events import (
+    AgentStateChanged,
+    AgentUpserted,
+    ConfigReplaced,
+    ContactAbandoned,
+    ContactArrived,
+    ContactCompleted,
+    ContactTransferred,
+    Event,
+    OfferAnswered,
+    Tick,
+)
+from router.engine.matching import Matcher
+from router.engine.records import AgentRecord, ContactRecord
+from router.engine.stats import QueueCounters, QueueStats
+from router.engine.timers import EscalationDue, OfferExpiry, ReofferDue, TimerKey, Timers, WrapupEnd
+from router.engine.waiting import WaitingContacts
+from router.model import (
+    AgentProfile,
+    AgentState,
+    Contact,
+    ContactState,
+    EngineConfig,
+    HistoryEntry,
+    Offer,
+    QueueConfig,
+    RouterEvent,
+)
+from router.plugin_api import OutcomeStats
+from router.plugins import RouterPlugins
+
+_OPEN_FOR_TRANSFER = (ContactState.QUEUED, ContactState.OFFERED, ContactState.ASSIGNED)
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, plugins: RouterPlugins) -> None:
+        self.plugins = plugins
+        self.config = config
+        self.now = 0.0
+        self.queues: dict[str, QueueConfig] = {q.name: q for q in config.queues}
+        self.contacts: dict[str, ContactRecord] = {}
+        self.finished: OrderedDict[str, ContactRecord] = OrderedDict()
+        self.agents: dict[str, AgentRecord] = {}
+        self.offers: dict[str, ContactRecord] = {}
+        self.counters: dict[str, QueueCounters] = {
+            q.name: QueueCounters(q.name) for q in config.queues
+        }
+        self.timers = Timers()
+        self.waiting = WaitingContacts(config.routing.aging_seconds)
+        self.available = AvailableAgents()
+        self.matcher = Matcher(self)
+        self._history: dict[str, deque[str]] = {}
+        self.last_agent_by_customer: dict[str, str] = {}
+        self.last_agent_by_thread: dict[str, str] = {}
+        self._seq = 0
+        self._offer_seq = 0
+        self._effects: list[Effect] = []
+
+    # ------------------------------------------------------------------ API
+    def handle(self, event: Event, now: float) -> list[Effect]:
+        """Fire the timers due at `now`, apply `event`, return the effects.
+
+        A refused event raises `EngineError` after changing nothing; effects of
+        timers fired before it are on the error's `effects` and must still be
+        carried out.
+        """
+        self._effects = []
+        self._fire_timers(max(self.now, now))
+        try:
+            self._apply(event)
+        except EngineError as error:
+            error.effects = self._effects
+            self._effects = []
+            raise
+        if self.waiting.entries > 1024 + 4 * len(self.contacts):
+            self.waiting.prune()
+        effects, self._effects = self._effects, []
+        return effects
+
+    def next_due(self) -> float | None:
+        """When the engine next needs a `Tick`; None when no timer is armed."""
+        return self.timers.next_due()
+
+    def contact(self, contact_id: str) -> ContactRecord | None:
+        return self.contacts.get(contact_id) or self.finished.get(contact_id)
+
+    def agent(self, agent_id: str) -> AgentRecord | None:
+        return self.agents.get(agent_id)
+
+    def offer(self, offer_id: str) -> Offer | None:
+        record = self.offers.get(offer_id)
+        return record.offer if record else None
+
+    def stats(self) -> list[QueueStats]:
+        available = {a.id for a in self.agents.values() if a.state is AgentState.AVAILABLE}
+        members: dict[str, int] = dict.fromkeys(self.counters, 0)
+        for agent_id in available:
+            for queue in self.agents[agent_id].levels:
+                if queue in members:
+                    members[queue] += 1
+        return [
+            QueueStats(
+                name=c.name,
+                waiting=c.waiting,
+                longest_wait_seconds=c.longest_wait(self.now),
+                service_level=c.service_level,
+                asa_seconds=c.asa_seconds,
+                arrived=c.arrived,
+                answered=c.answered,
+                handled=c.handled,
+                abandoned=c.abandoned,
+                agents_available=members[c.name],
+                sla_seconds=self.queues[c.name].sla_seconds,
+            )
+            for c in self.counters.values()
+            if c.name in self.queues
+        ]
+
+    def customer_history(self, record: ContactRecord) -> tuple[HistoryEntry, ...]:
+        """The customer's recent contacts on every channel, newest first, this one left out."""
+        key = record.contact.customer.key
+        if key is None:
+            return ()
+        entries = []
+        for contact_id in reversed(self._history.get(key, ())):
+            other = self.contact(contact_id)
+            if other is None or other is record:
+                continue
+            entries.append(
+                HistoryEntry(
+                    contact_id=contact_id,
+                    channel=other.channel,
+                    queue=other.queue,
+                    subject=other.contact.subject,
+                    state=other.state,
+                    at=other.arrived_at,
+                    agent_id=other.agent_id,
+                    outcome=other.outcome,
+                )
+            )
+        return tuple(entries)
+
+    # ------------------------------------------------------------ dispatch
+    def _apply(self, event: Event) -> None:
+        match event:
+            case ContactArrived(contact):
+                self._arrive(contact)
+            case AgentUpserted(profile):
+                self._upsert_agent(profile)
+            case AgentStateChanged(agent_id, state):
+                self._set_agent_state(self._require_agent(agent_id), state, reason=None)
+            case OfferAnswered(offer_id, accept, agent_id):
+                self._answer(offer_id, accept, agent_id)
+            case ContactCompleted(contact_id, outcome, csat):
+                self._complete(self._require_contact(contact_id), outcome, csat)
+            case ContactAbandoned(contact_id):
+                self._abandon(self._require_contact(contact_id))
+            case ContactTransferred(contact_id, queue, agent_id):
+                self._transfer(contact_id, queue, agent_id)
+            case ConfigReplaced(config):
+                self._replace_config(config)
+            case Tick():
+                pass
+
+    def _fire_timers(self, until: float) -> None:
+        """Fire every timer due by `until`, each at its own due time."""
+        while (due := self.timers.pop_due(until)) is not None:
+            self.now = max(self.now, due[0])
+            self._fire(due[1])
+        self.now = until
+
+    def _fire(self, key: TimerKey) -> None:
+        match key:
+            case OfferExpiry(offer_id):
+                record = self.offers.get(offer_id)
+                if record is not None and record.offer is not None:
+                    self._decline(record, timed_out=True)
+            case WrapupEnd(contact_id):
+                record = self.contacts.get(contact_id)
+                if record is not None and record.state is ContactState.WRAPUP:
+                    self._finish(record, ContactState.COMPLETED)
+            case EscalationDue(contact_id, generation, step):
+                record = self.contacts.get(contact_id)
+                if record is not None and record.generation == generation:
+                    self._escalate(record, step)
+            case ReofferDue(contact_id):
+                record = self.contacts.get(contact_id)
+                if record is not None and record.state is ContactState.QUEUED:
+                    self.matcher.route_contact(record)
+
+    # ------------------------------------------------------------ contacts
+    def _arrive(self, contact: Contact) -> None:
+        if contact.id in self.contacts or contact.id in self.finished:
+            return  # idempotent: a contact id seen before creates nothing
+        self._seq += 1
+        record = ContactRecord(contact=contact, seq=self._seq, arrived_at=self.now)
+        self.contacts[contact.id] = record
+        self._remember_for_customer(record)
+        queue, reason = self._choose_queue(contact)
+        if queue is None:
+            record.reason = reason
+            self.publish("rejected", record, details={"reason": reason})
+            self._retire(record, ContactState.REJECTED)
+            return
+        self._enter_queue(record, queue)
+        self.matcher.route_contact(record)
+
+    def _choose_queue(self, contact: Contact) -> tuple[str | None, str]:
+        active = {q.name for q in self.config.queues}
+        if contact.queue is not None:
+            if contact.queue in active:
+                return contact.queue, ""
+            return None, f"unknown queue {contact.queue!r}"
+        chosen = self.plugins.select_queue(contact, self.config.queues)
+        if chosen is None:
+            skills = f" and skills {list(contact.skills)}" if contact.skills else ""
+            return None, f"no queue serves channel {contact.channel!r}{skills}"
+        if chosen not in active:
+            return None, f"a plugin chose unknown queue {chosen!r}"
+        return chosen, ""
+
+    def _enter_queue(self, record: ContactRecord, queue_name: str) -> None:
+        queue = self.queues[queue_name]
+        terms = self.plugins.priority_terms(record.contact, queue)
+        record.queue = queue_name
+        record.entered_queue_at = self.now
+        record.generation += 1
+        record.state = ContactState.QUEUED
+        record.min_level = queue.min_level
+        record.extra_queues = ()
+        record.escalations = []
+        record.answered_at = None
+        record.priority = record.contact.priority + queue.priority + sum(terms.values())
+        self.counters[queue_name].entered(record)
+        for step, escalation in enumerate(queue.escalation):
+            self.timers.arm(
+                self.now + escalation.after_seconds,
+                EscalationDue(record.id, record.generation, step),
+            )
+        self.matcher.push_waiting(record)
+        details: dict[str, Any] = {"priority": record.priority}
+        if terms:
+            details["priority_terms"] = terms
+        if record.target_agent is not None:
+            details["target_agent"] = record.target_agent
+        self.publish("queued", record, details=details)
+
+    def _escalate(self, record: ContactRecord, step: int) -> None:
+        if record.state not in (ContactState.QUEUED, ContactState.OFFERED) or record.queue is None:
+            return
+        steps = self.queues[record.queue].escalation
+        if step >= len(steps):
+            return
+        escalation = steps[step]
+        if escalation.min_level is not None:
+            record.min_level = min(record.min_level, escalation.min_level)
+        added = tuple(
+            name
+            for name in escalation.add_queues
+            if name in self.queues and name not in record.queues()
+        )
+        record.extra_queues += added
+        record.priority += escalation.priority_boost
+        record.escalations.append(escalation)
+        self.publish("escalated", record, details={"step": step + 1, "rule": escalation.describe()})
+        if record.state is ContactState.QUEUED:
+            self.matcher.push_waiting(record)
+            self.matcher.route_contact(record)
+
+    def _answer(self, offer_id: str, accept: bool, agent_id: str | None) -> None:
+        record = self.offers.get(offer_id)
+        if record is None or record.offer is None:
+            raise EngineError(
+                "conflict", f"offer {offer_id} is gone (answered, expired or withdrawn)"
+            )
+        offer = record.offer
+        if agent_id is not None and agent_id != offer.agent_id:
+            raise EngineError("forbidden", f"offer {offer_id} is not for agent {agent_id}")
+        if not accept:
+            self._decline(record, timed_out=False)
+            return
+        agent = self.agents[offer.agent_id]
+        del self.offers[offer_id]
+        del agent.offers[offer_id]
+        agent.contacts.add(record.id)
+        agent.missed_offers = 0
+        record.offer = None
+        record.state = ContactState.ASSIGNED
+        record.agent_id = agent.id
+        record.answered_at = self.now
+        assert record.queue is not None
+        wait = self.now - record.entered_queue_at
+        counters = self.counters[record.queue]
+        counters.left()
+        counters.answered_after(wait, self.queues[record.queue].sla_seconds)
+        customer = record.contact.customer.key
+        if customer is not None:
+            self.last_agent_by_customer[customer] = agent.id
+        if record.contact.thread_id is not None:
+            self.last_agent_by_thread[record.contact.thread_id] = agent.id
+        details: dict[str, Any] = {"offer_id": offer_id, "wait_seconds": wait}
+        details.update(self.matcher.why_eligible(record, agent, offer.queue))
+        self.publish("assigned", record, agent=agent.id, details=details)
+
+    def _decline(self, record: ContactRecord, *, timed_out: bool) -> None:
+        """A rejected or expired offer: the contact goes back with its original arrival time."""
+        offer = record.offer
+        assert offer is not None
+        agent = self.agents[offer.agent_id]
+        self._withdraw_offer(record, agent)
+        delay = self.config.routing.reoffer_delay_seconds
+        if delay > 0:
+            record.declined_by[agent.id] = self.now + delay
+            self.timers.arm(self.now + delay, ReofferDue(record.id))
+        if record.target_agent == agent.id:
+            record.target_agent = None  # a direct transfer that failed goes back to its queue
+        kind = "offer_expired" if timed_out else "offer_rejected"
+        self.publish(kind, record, agent=agent.id, details={"offer_id": offer.id})
+        self.matcher.push_waiting(record)
+        self.matcher.route_contact(record)
+        if timed_out:
+            agent.missed_offers += 1
+            limit = self.config.routing.missed_offers_before_away
+            if limit and agent.missed_offers >= limit and agent.state is AgentState.AVAILABLE:
+                self._set_agent_state(agent, AgentState.AWAY, reason="missed offers")
+                return
+        self.matcher.refresh_agent(agent)
+
+    def _withdraw_offer(self, record: ContactRecord, agent: AgentRecord) -> None:
+        """Take back an open offer: the agent's capacity is free again, the contact queued."""
+        offer = record.offer
+        assert offer is not None
+        del self.offers[offer.id]
+        del agent.offers[offer.id]
+        agent.release(record.channel, self.config.routing.exclusive_channels)
+        agent.idle_since = self.now
+        record.offer = None
+        record.state = ContactState.QUEUED
+
+    def _complete(self, record: ContactRecord, outcome: str, csat: int | None) -> None:
+        if record.state is not ContactState.ASSIGNED:
+            raise EngineError("conflict", f"contact {record.id} is {record.state}, not assigned")
+        if csat is not None and not 1 <= csat <= 5:
+            raise EngineError("bad_request", "csat must be between 1 and 5")
+        assert record.queue is not None
+        assert record.agent_id is not None
+        agent = self.agents[record.agent_id]
+        agent.outcomes.setdefault(record.queue, OutcomeStats()).record(outcome, csat)
+        record.outcome = outcome
+        record.csat = csat
+        self.counters[record.queue].handled += 1
+        wrapup = self.queues[record.queue].wrapup_seconds
+        if wrapup > 0:
+            record.state = ContactState.WRAPUP
+            self.timers.arm(self.now + wrapup, WrapupEnd(record.id))
+            self.publish(
+                "wrapup",
+                record,
+                agent=agent.id,
+                details={"until": self.now + wrapup, "outcome": outcome},
+            )
+            return
+        self._finish(record, ContactState.COMPLETED)
+
+    def _finish(self, record: ContactRecord, state: ContactState) -> None:
+        """End an assignment (after wrap-up): the agent's capacity is free again."""
+        assert record.agent_id is not None
+        agent = self.agents[record.agent_id]
+        agent.contacts.discard(record.id)
+        agent.release(record.channel, self.config.routing.exclusive_channels)
+        agent.idle_since = self.now
+        details: dict[str, Any] = {"outcome": record.outcome}
+        if record.csat is not None:
+            details["csat"] = record.csat
+        self.publish(str(state), record, agent=agent.id, details=details)
+        self._retire(record, state)
+        self.matcher.refresh_agent(agent)
+
+    def _abandon(self, record: ContactRecord) -> None:
+        if record.state is ContactState.ASSIGNED:
+            # The customer hung up during the conversation: a normal end, then wrap-up.
+            self._complete(record, "customer_left", None)
+            return
+        if record.state not in (ContactState.QUEUED, ContactState.OFFERED):
+            raise EngineError(
+                "conflict", f"contact {record.id} is {record.state}; it cannot be abandoned"
+            )
+        agent = None
+        if record.offer is not None:
+            agent = self.agents[record.offer.agent_id]
+            self._effects.append(RevokeOffer(record.offer, "abandoned"))
+            self._withdraw_offer(record, agent)
+        assert record.queue is not None
+        counters = self.counters[record.queue]
+        counters.left()
+        counters.abandoned += 1
+        self.publish(
+            "abandoned", record, details={"waited_seconds": self.now - record.entered_queue_at}
+        )
+        self._retire(record, ContactState.ABANDONED)
+        if agent is not None:
+            self.matcher.refresh_agent(agent)
+
+    def _transfer(self, contact_id: str, queue: str | None, agent_id: str | None) -> None:
+        if (queue is None) == (agent_id is None):
+            raise EngineError("bad_request", "a transfer names exactly one of queue or agent_id")
+        record = self._require_contact(contact_id)
+        if queue is not None and queue not in {q.name for q in self.config.queues}:
+            raise EngineError("bad_request", f"unknown queue {queue!r}")
+        if agent_id is not None:
+            self._require_agent(agent_id)
+        if record.state not in _OPEN_FOR_TRANSFER:
+            raise EngineError(
+                "conflict", f"contact {record.id} is {record.state}; it cannot be transferred"
+            )
+        assert record.queue is not None
+        freed: AgentRecord | None = None
+        if record.offer is not None:
+            freed = self.agents[record.offer.agent_id]
+            self._effects.append(RevokeOffer(record.offer, "transferred"))
+            self._withdraw_offer(record, freed)
+        if record.state is ContactState.ASSIGNED:
+            assert record.agent_id is not None
+            freed = self.agents[record.agent_id]
+            freed.contacts.discard(record.id)
+            freed.release(record.channel, self.config.routing.exclusive_channels)
+            freed.idle_since = self.now
+            record.agent_id = None
+        else:
+            self.counters[record.queue].left()
+        previous = record.queue
+        record.version += 1
+        record.target_agent = agent_id
+        record.declined_by.clear()
+        details = {"from_queue": previous, "to_queue": queue or previous}
+        if agent_id is not None:
+            details["to_agent"] = agent_id
+        self.publish("transferred", record, agent=agent_id, details=details)
+        self._enter_queue(record, queue or previous)
+        self.matcher.route_contact(record)
+        if freed is not None:
+            self.matcher.refresh_agent(freed)
+
+    # -------------------------------------------------------------- agents
+    def _upsert_agent(self, profile: AgentProfile) -> None:
+        agent = self.agents.get(profile.id)
+        if agent is None:
+            agent = AgentRecord(profile=profile, idle_since=self.now)
+            self.agents[profile.id] = agent
+        else:
+            agent.profile = profile
+        self.matcher.compute_levels(agent)
+        self._publish_agent("agent_updated", agent)
+        self.matcher.refresh_agent(agent)
+
+    def _set_agent_state(self, agent: AgentRecord, state: AgentState, reason: str | None) -> None:
+        if agent.state is state:
+            return
+        agent.state = state
+        if state is AgentState.AVAILABLE:
+            agent.missed_offers = 0
+            agent.idle_since = self.now
+        details: dict[str, Any] = {"state": str(state)}
+        if reason:
+            details["reason"] = reason
+        self._publish_agent("agent_state", agent, details)
+        if state is AgentState.OFFLINE:
+            for offer in list(agent.offers.values()):
+                record = self.offers[offer.id]
+                self._effects.append(RevokeOffer(offer, "agent offline"))
+                self._withdraw_offer(record, agent)
+                self.publish(
+                    "offer_expired",
+                    record,
+                    agent=agent.id,
+                    details={"offer_id": offer.id, "reason": "agent offline"},
+                )
+                self.matcher.push_waiting(record)
+                self.matcher.route_contact(record)
+        self.matcher.refresh_agent(agent)
+
+    # -------------------------------------------------------------- config
+    def _replace_config(self, config: EngineConfig) -> None:
+        """Apply a reloaded config; contacts in a queue that is gone keep its old settings."""
+        in_use = {name for r in self.contacts.values() for name in r.queues()}
+        queues = {q.name: q for q in config.queues}
+        for name in in_use - queues.keys():
+            queues[name] = self.queues[name]  # retired: serves its contacts, takes no new ones
+        self.config = config
+        self.queues = queues
+        for name in queues:
+            self.counters.setdefault(name, QueueCounters(name))
+        exclusive = config.routing.exclusive_channels
+        self.waiting = WaitingContacts(config.routing.aging_seconds)
+        self.available = AvailableAgents()
+        for record in self.contacts.values():
+            record.extra_queues = tuple(q for q in record.extra_queues if q in queues)
+            if record.state is ContactState.QUEUED:
+                self.matcher.push_waiting(record)
+        for agent in self.agents.values():
+            held = [self.contact(c) for c in agent.contacts] + [
+                self.offers[o] for o in agent.offers
+            ]
+            agent.exclusive_held = sum(1 for r in held if r is not None and r.channel in exclusive)
+            self.matcher.compute_levels(agent)
+        self._publish_agent("config_replaced", None, {"queues": [q.name for q in config.queues]})
+        for agent in self.agents.values():
+            self.matcher.refresh_agent(agent)
+
+    # ------------------------------------------------------------- helpers
+    def _require_contact(self, contact_id: str) -> ContactRecord:
+        record = self.contact(contact_id)
+        if record is None:
+            raise EngineError("not_found", f"no contact {contact_id}")
+        return record
+
+    def _require_agent(self, agent_id: str) -> AgentRecord:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise EngineError("not_found", f"no agent {agent_id}")
+        return agent
+
+    def next_offer_id(self) -> str:
+        self._offer_seq += 1
+        return f"of-{self._offer_seq}"
+
+    def send_offer(self, offer: Offer, record: ContactRecord) -> None:
+        self._effects.append(SendOffer(offer, record.contact, self.customer_history(record)))
+
+    def _remember_for_customer(self, record: ContactRecord) -> None:
+        key = record.contact.customer.key
+        if key is None:
+            return
+        history = self._history.get(key)
+        if history is None:
+            history = self._history[key] = deque(
+                maxlen=self.config.routing.history_per_customer + 1
+            )
+        history.append(record.id)
+
+    def _retire(self, record: ContactRecord, state: ContactState) -> None:
+        record.state = state
+        record.version += 1
+        self.contacts.pop(record.id, None)
+        self.finished[record.id] = record
+        while len(self.finished) > self.config.routing.finished_contacts_kept:
+            self.finished.popitem(last=False)
+
+    def publish(
+        self,
+        kind: str,
+        record: ContactRecord,
+        *,
+        agent: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        event = RouterEvent(
+            type=kind,
+            at=self.now,
+            contact_id=record.id,
+            agent_id=agent,
+            queue=record.queue,
+            details=details or {},
+        )
+        record.events.append(event)
+        self._emit(event)
+
+    def _publish_agent(
+        self, kind: str, agent: AgentRecord | None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        self._emit(
+            RouterEvent(
+                type=kind, at=self.now, agent_id=agent.id if agent else None, details=details or {}
+            )
+        )
+
+    def _emit(self, event: RouterEvent) -> None:
+        self._effects.append(Publish(event))
+        self.plugins.event(event)

@@ -1,0 +1,291 @@
+"""Who gets what: eligibility, the two directions of matching, and offers.
+
+- A contact becomes routable (arrives, is declined, escalates): gather a
+  bounded set of eligible available agents, longest idle first, plus the
+  customer's and the thread's last agent; score them all in one hook call per
+  plugin; the strategy picks one (DESIGN rule 4).
+- An agent gains free capacity: take the best waiting contact among the heads
+  of the buckets it is eligible for (DESIGN rule 5), as long as it has room.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from router.engine.available import Slot
+from router.engine.records import AgentRecord, ContactRecord
+from router.engine.timers import OfferExpiry
+from router.engine.waiting import Entry, Requirement
+from router.model import ContactState, Offer, QueueConfig
+from router.plugin_api import RoutingContext
+
+if TYPE_CHECKING:
+    from router.engine.core import Engine
+
+
+class PluginContractError(Exception):
+    """A plugin answered a hook in a form the hook does not allow."""
+
+
+class Matcher:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------- requirements
+    def requirement(self, record: ContactRecord, queue_name: str) -> Requirement:
+        """What an agent must meet to take `record` through `queue_name`."""
+        queue = self.engine.queues[queue_name]
+        level = record.min_level if queue_name == record.queue else queue.min_level
+        language = record.contact.customer.language if queue.require_language else None
+        extra = frozenset(s for s in record.contact.skills if s not in queue.skills)
+        return level, language, extra
+
+    @staticmethod
+    def meets(agent: AgentRecord, level: int, requirement: Requirement) -> bool:
+        min_level, language, extra = requirement
+        if level < min_level:
+            return False
+        if language is not None and language not in agent.profile.languages:
+            return False
+        skills = agent.profile.skills
+        return all(skills.get(skill, 0) >= min_level for skill in extra)
+
+    def eligible(self, agent: AgentRecord, record: ContactRecord, queue_name: str) -> bool:
+        level = agent.levels.get(queue_name)
+        engine = self.engine
+        return (
+            level is not None
+            and agent.free_on(record.channel, engine.config.routing.exclusive_channels) > 0
+            and record.declined_by.get(agent.id, -1.0) <= engine.now
+            and self.meets(agent, level, self.requirement(record, queue_name))
+        )
+
+    def why_eligible(self, record: ContactRecord, agent: AgentRecord, via: str) -> dict[str, Any]:
+        """How the agent came to take the contact, for the `assigned` event."""
+        details: dict[str, Any] = {"via_queue": via}
+        if record.escalations:
+            details["escalations"] = [step.describe() for step in record.escalations]
+        if record.target_agent == agent.id:
+            details["direct_transfer"] = True
+        return details
+
+    # ---------------------------------------------------------- agent side
+    def compute_levels(self, agent: AgentRecord) -> None:
+        """The queues the agent serves (has every skill of, and a channel of) and its level."""
+        capacity = agent.profile.capacity
+        agent.levels = {}
+        for name, queue in self.engine.queues.items():
+            if not any(capacity.get(c, 0) > 0 for c in queue.channels):
+                continue
+            level = agent.profile.level_for(queue.skills)
+            if level is not None:
+                agent.levels[name] = level
+
+    def refresh_agent(self, agent: AgentRecord) -> None:
+        """Re-place the agent in the availability index, then fill its free capacity."""
+        self._reindex(agent)
+        self.route_agent(agent)
+
+    def _reindex(self, agent: AgentRecord) -> None:
+        engine = self.engine
+        exclusive = engine.config.routing.exclusive_channels
+        slots: list[Slot] = []
+        for name, level in agent.levels.items():
+            queue = engine.queues[name]
+            for channel in queue.channels:
+                if agent.free_on(channel, exclusive) <= 0:
+                    continue
+                slots.append(((name, channel, None), level))
+                if queue.require_language:
+                    slots.extend(((name, channel, lang), level) for lang in agent.profile.languages)
+        if slots:
+            engine.available.place(agent, slots)
+        else:
+            engine.available.remove(agent.id)
+
+    def route_agent(self, agent: AgentRecord) -> None:
+        """Offer the agent the best waiting contacts it may take, while it has room."""
+        engine = self.engine
+        exclusive = engine.config.routing.exclusive_channels
+        while True:
+            best: Entry | None = None
+            best_via = ""
+            for channel in agent.profile.capacity:
+                if agent.free_on(channel, exclusive) <= 0:
+                    continue
+                for head, via in self._heads_for(agent, channel):
+                    if best is None or head[:3] < best[:3]:
+                        best, best_via = head, via
+            if best is None:
+                return
+            self.offer(best[4], agent, best_via)
+            if not engine.available.slots(agent.id):
+                return
+
+    def _heads_for(self, agent: AgentRecord, channel: str) -> list[tuple[Entry, str]]:
+        engine = self.engine
+        now = engine.now
+
+        def declined(record: ContactRecord) -> bool:
+            return record.declined_by.get(agent.id, -1.0) > now
+
+        heads: list[tuple[Entry, str]] = []
+        personal = engine.waiting.personal(agent.id)
+        if personal:
+            for entry in sorted(personal):
+                record = entry[4]
+                if (
+                    record.channel == channel
+                    and record.target_agent == agent.id
+                    and (record.state is ContactState.QUEUED and record.version == entry[3])
+                ):
+                    heads.append((entry, record.queue or ""))
+                    break
+        for name, level in agent.levels.items():
+            for requirement, heap in engine.waiting.buckets(name, channel):
+                if self.meets(agent, level, requirement):
+                    head = engine.waiting.head(heap, declined)
+                    if head is not None:
+                        heads.append((head, name))
+        return heads
+
+    # -------------------------------------------------------- contact side
+    def push_waiting(self, record: ContactRecord) -> None:
+        """(Re)enter the contact into the waiting buckets of every queue that may serve it."""
+        record.version += 1
+        waiting = self.engine.waiting
+        if record.target_agent is not None:
+            waiting.push_personal(record, record.target_agent)
+            return
+        for name in record.queues():
+            waiting.push(record, name, self.requirement(record, name))
+
+    def route_contact(self, record: ContactRecord) -> None:
+        """Offer the contact to the best eligible available agent, if there is one."""
+        if record.state is not ContactState.QUEUED:
+            return
+        engine = self.engine
+        if record.target_agent is not None:
+            agent = engine.agents.get(record.target_agent)
+            exclusive = engine.config.routing.exclusive_channels
+            if (
+                agent is not None
+                and agent.free_on(record.channel, exclusive) > 0
+                and record.declined_by.get(agent.id, -1.0) <= engine.now
+            ):
+                self.offer(record, agent, record.queue or "")
+            return
+        candidates, via = self._candidates(record)
+        if not candidates:
+            return
+        assert record.queue is not None
+        queue = engine.queues[record.queue]
+        context = RoutingContext(
+            now=engine.now,
+            customer_history=engine.customer_history(record),
+            last_agent_for_customer=_get(
+                engine.last_agent_by_customer, record.contact.customer.key
+            ),
+            last_agent_for_thread=_get(engine.last_agent_by_thread, record.contact.thread_id),
+        )
+        totals = self._totals(record, queue, candidates, context)
+        chosen = engine.plugins.select_agent(record, queue, candidates, totals, context)
+        if chosen is None or not 0 <= chosen < len(candidates):
+            raise PluginContractError(
+                f"router_select_agent gave {chosen!r} for {len(candidates)} candidates"
+            )
+        agent = candidates[chosen]
+        self.offer(record, agent, via[agent.id])
+
+    def _candidates(self, record: ContactRecord) -> tuple[list[AgentRecord], dict[str, str]]:
+        engine = self.engine
+        limit = engine.config.routing.candidate_limit
+        now = engine.now
+        candidates: list[AgentRecord] = []
+        via: dict[str, str] = {}
+        for name in record.queues():
+            level, language, extra = self.requirement(record, name)
+            skills_needed = extra
+
+            def accept(
+                agent: AgentRecord, _extra: frozenset[str] = skills_needed, _lvl: int = level
+            ) -> bool:
+                if agent.id in via or record.declined_by.get(agent.id, -1.0) > now:
+                    return False
+                own = agent.profile.skills
+                return all(own.get(s, 0) >= _lvl for s in _extra)
+
+            key = (name, record.channel, language)
+            for agent in engine.available.candidates(key, level, accept, limit - len(candidates)):
+                candidates.append(agent)
+                via[agent.id] = name
+            if len(candidates) >= limit:
+                break
+        # The customer's and the thread's last agent compete too, when eligible (sticky routing).
+        for agent_id in (
+            _get(engine.last_agent_by_thread, record.contact.thread_id),
+            _get(engine.last_agent_by_customer, record.contact.customer.key),
+        ):
+            if agent_id is None or agent_id in via:
+                continue
+            last = engine.agents.get(agent_id)
+            if last is None:
+                continue
+            for name in record.queues():
+                if self.eligible(last, record, name):
+                    candidates.append(last)
+                    via[last.id] = name
+                    break
+        return candidates, via
+
+    def _totals(
+        self,
+        record: ContactRecord,
+        queue: QueueConfig,
+        candidates: list[AgentRecord],
+        context: RoutingContext,
+    ) -> list[float]:
+        engine = self.engine
+        count = len(candidates)
+        totals = [0.0] * count
+        for terms in engine.plugins.score_agents(record, queue, candidates, context):
+            for term, values in terms.items():
+                if len(values) != count:
+                    raise PluginContractError(
+                        f"scoring term {term!r} has {len(values)} values for {count} candidates"
+                    )
+                weight = engine.config.routing.weight(term)
+                if weight:
+                    for i, value in enumerate(values):
+                        totals[i] += weight * value
+        return totals
+
+    # --------------------------------------------------------------- offer
+    def offer(self, record: ContactRecord, agent: AgentRecord, via: str) -> None:
+        engine = self.engine
+        timeout = engine.queues[via].offer_timeout_seconds if via in engine.queues else 20.0
+        offer = Offer(
+            id=engine.next_offer_id(),
+            contact_id=record.id,
+            agent_id=agent.id,
+            queue=via,
+            created_at=engine.now,
+            expires_at=engine.now + timeout,
+        )
+        record.state = ContactState.OFFERED
+        record.offer = offer
+        record.version += 1
+        agent.take(record.channel, engine.config.routing.exclusive_channels)
+        agent.offers[offer.id] = offer
+        agent.idle_since = engine.now
+        engine.offers[offer.id] = record
+        engine.timers.arm(offer.expires_at, OfferExpiry(offer.id))
+        self._reindex(agent)
+        engine.send_offer(offer, record)
+        details: dict[str, Any] = {"offer_id": offer.id, "expires_at": offer.expires_at}
+        details.update(self.why_eligible(record, agent, via))
+        engine.publish("offered", record, agent=agent.id, details=details)
+
+
+def _get(mapping: dict[str, str], key: str | None) -> str | None:
+    return mapping.get(key) if key is not None else None

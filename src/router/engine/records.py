@@ -1,0 +1,114 @@
+"""The engine's mutable records of contacts and agents.
+
+Only the engine writes them. Plugins read agents and contacts through the
+`AgentView` and `ContactView` protocols, which these records satisfy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.model import (
+    AgentProfile,
+    AgentState,
+    Contact,
+    ContactState,
+    EscalationStep,
+    Offer,
+    RouterEvent,
+)
+from router.plugin_api import OutcomeStats
+
+
+@dataclass(slots=True, eq=False)
+class ContactRecord:
+    contact: Contact
+    seq: int
+    arrived_at: float
+    state: ContactState = ContactState.QUEUED
+    queue: str | None = None
+    #: when the contact entered its current queue: escalation and service level count from it
+    entered_queue_at: float = 0.0
+    #: base + queue + plugin terms + escalation boosts; aging is added at comparison time
+    priority: float = 0.0
+    min_level: int = 1
+    #: queues an escalation step added, beside `queue`
+    extra_queues: tuple[str, ...] = ()
+    escalations: list[EscalationStep] = field(default_factory=list)
+    #: bumped whenever the contact leaves or re-enters the waiting structures:
+    #: entries carrying an older version are stale
+    version: int = 0
+    #: bumped on every (re)queueing into a queue: older escalation timers are void
+    generation: int = 0
+    offer: Offer | None = None
+    agent_id: str | None = None
+    #: a transfer to one agent: only that agent may take the contact
+    target_agent: str | None = None
+    #: agents that rejected or missed this contact, and until when they are skipped
+    declined_by: dict[str, float] = field(default_factory=dict)
+    answered_at: float | None = None
+    outcome: str | None = None
+    csat: int | None = None
+    reason: str | None = None
+    events: list[RouterEvent] = field(default_factory=list)
+
+    # ContactView
+    @property
+    def id(self) -> str:
+        return self.contact.id
+
+    @property
+    def channel(self) -> str:
+        return self.contact.channel
+
+    def queues(self) -> tuple[str, ...]:
+        """The queues whose agents may take the contact now."""
+        if self.queue is None:
+            return self.extra_queues
+        return (self.queue, *self.extra_queues)
+
+
+@dataclass(slots=True, eq=False)
+class AgentRecord:
+    profile: AgentProfile
+    state: AgentState = AgentState.OFFLINE
+    idle_since: float = 0.0
+    load: dict[str, int] = field(default_factory=dict)
+    #: contacts held on exclusive channels (voice): while any, nothing else is offered
+    exclusive_held: int = 0
+    missed_offers: int = 0
+    offers: dict[str, Offer] = field(default_factory=dict)
+    #: assigned or in wrap-up
+    contacts: set[str] = field(default_factory=set)
+    outcomes: dict[str, OutcomeStats] = field(default_factory=dict)
+    #: queue name → the agent's proficiency for that queue's skills (membership)
+    levels: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.profile.id
+
+    @property
+    def total_load(self) -> int:
+        return sum(self.load.values())
+
+    def free_on(self, channel: str, exclusive_channels: tuple[str, ...]) -> int:
+        """Free capacity on a channel under the blend rule: an exclusive channel takes the agent whole."""
+        if self.state is not AgentState.AVAILABLE:
+            return 0
+        free = self.profile.capacity.get(channel, 0) - self.load.get(channel, 0)
+        if free <= 0:
+            return 0
+        if self.exclusive_held or (channel in exclusive_channels and self.total_load):
+            return 0
+        return free
+
+    def take(self, channel: str, exclusive_channels: tuple[str, ...]) -> None:
+        self.load[channel] = self.load.get(channel, 0) + 1
+        if channel in exclusive_channels:
+            self.exclusive_held += 1
+
+    def release(self, channel: str, exclusive_channels: tuple[str, ...]) -> None:
+        self.load[channel] = self.load.get(channel, 0) - 1
+        if channel in exclusive_channels:
+            self.exclusive_held -= 1

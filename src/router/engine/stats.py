@@ -1,0 +1,83 @@
+"""Per-queue figures for `/v1/stats`, the wallboard and the simulator report.
+
+Service level here is answered within the queue's `sla_seconds` divided by
+contacts that stopped waiting (answered or abandoned); contacts still waiting
+are not counted yet. Waits count from entering the queue.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from router.engine.records import ContactRecord
+from router.model import ContactState
+
+_WAITING_STATES = (ContactState.QUEUED, ContactState.OFFERED)
+
+
+@dataclass(slots=True)
+class QueueCounters:
+    name: str
+    arrived: int = 0
+    answered: int = 0
+    answered_in_sla: int = 0
+    abandoned: int = 0
+    handled: int = 0
+    answer_wait_sum: float = 0.0
+    waiting: int = 0
+    #: (entered_queue_at, seq, generation, contact): the oldest live one is the longest wait
+    _clock: list[tuple[float, int, int, ContactRecord]] = field(default_factory=list)
+
+    def entered(self, record: ContactRecord) -> None:
+        self.arrived += 1
+        self.waiting += 1
+        heapq.heappush(
+            self._clock, (record.entered_queue_at, record.seq, record.generation, record)
+        )
+
+    def left(self) -> None:
+        self.waiting -= 1
+
+    def answered_after(self, wait: float, sla_seconds: float) -> None:
+        self.answered += 1
+        self.answer_wait_sum += wait
+        if wait <= sla_seconds:
+            self.answered_in_sla += 1
+
+    def longest_wait(self, now: float) -> float:
+        clock = self._clock
+        while clock:
+            entered_at, _, generation, record = clock[0]
+            if (
+                record.state in _WAITING_STATES
+                and record.queue == self.name
+                and record.generation == generation
+            ):
+                return max(0.0, now - entered_at)
+            heapq.heappop(clock)
+        return 0.0
+
+    @property
+    def service_level(self) -> float | None:
+        finished = self.answered + self.abandoned
+        return self.answered_in_sla / finished if finished else None
+
+    @property
+    def asa_seconds(self) -> float:
+        return self.answer_wait_sum / self.answered if self.answered else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    name: str
+    waiting: int
+    longest_wait_seconds: float
+    service_level: float | None
+    asa_seconds: float
+    arrived: int
+    answered: int
+    handled: int
+    abandoned: int
+    agents_available: int
+    sla_seconds: float

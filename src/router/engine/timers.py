@@ -1,0 +1,62 @@
+"""The engine's own timers: a heap of (due, seq, key), cancelled lazily.
+
+The engine never sleeps; its host asks `next_due()` and sends a `Tick` then.
+A fired key is checked against the current state by its handler, so a timer
+that no longer applies (an offer already answered) simply does nothing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class OfferExpiry:
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupEnd:
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationDue:
+    contact_id: str
+    #: the contact's queue generation: a transfer starts the steps again
+    generation: int
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReofferDue:
+    """A declined contact may go back to the agents who declined it."""
+
+    contact_id: str
+
+
+TimerKey = OfferExpiry | WrapupEnd | EscalationDue | ReofferDue
+
+
+class Timers:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TimerKey]] = []
+        self._seq = 0
+
+    def arm(self, due: float, key: TimerKey) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, key))
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> tuple[float, TimerKey] | None:
+        """The earliest timer due at or before `now`, removed, with its due time."""
+        if self._heap and self._heap[0][0] <= now:
+            due, _, key = heapq.heappop(self._heap)
+            return due, key
+        return None
+
+    def __len__(self) -> int:
+        return len(self._heap)

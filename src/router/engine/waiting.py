@@ -1,0 +1,110 @@
+"""Waiting contacts, ordered for "an agent frees up: which contact next?".
+
+One heap per (queue, channel, requirement), where the requirement is the
+proficiency level, the language (when the queue requires one) and any skills
+the contact asks beyond the queue's. An agent looks only at the heads of the
+buckets it meets, so picking a contact costs O(buckets), not O(waiting).
+
+The order key is `priority - arrived_at / aging_seconds` (higher first), then
+arrival, then arrival sequence: with one aging rate for every queue, that order
+never changes as time passes, so heads stay valid without re-sorting
+(DESIGN "Priority with aging"). Removal is lazy: an entry whose version no
+longer matches its contact's is skipped when it surfaces.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+
+from router.engine.records import ContactRecord
+from router.model import ContactState
+
+#: (minimum level, language or None, extra skills)
+Requirement = tuple[int, str | None, frozenset[str]]
+#: (-static priority, arrived_at, seq, version, contact)
+Entry = tuple[float, float, int, int, ContactRecord]
+Skip = Callable[[ContactRecord], bool]
+
+#: how many valid entries an agent may pass over (contacts it just declined)
+MAX_SKIPPED = 16
+
+
+def is_live(entry: Entry) -> bool:
+    record = entry[4]
+    return record.state is ContactState.QUEUED and record.version == entry[3]
+
+
+class WaitingContacts:
+    def __init__(self, aging_seconds: float) -> None:
+        self._aging = aging_seconds
+        self._buckets: dict[tuple[str, str], dict[Requirement, list[Entry]]] = {}
+        self._personal: dict[str, list[Entry]] = {}
+        self._entries = 0
+
+    def entry(self, record: ContactRecord) -> Entry:
+        static = record.priority - record.arrived_at / self._aging
+        return (-static, record.arrived_at, record.seq, record.version, record)
+
+    def push(self, record: ContactRecord, queue: str, requirement: Requirement) -> None:
+        bucket = self._buckets.setdefault((queue, record.channel), {})
+        heapq.heappush(bucket.setdefault(requirement, []), self.entry(record))
+        self._entries += 1
+
+    def push_personal(self, record: ContactRecord, agent_id: str) -> None:
+        heapq.heappush(self._personal.setdefault(agent_id, []), self.entry(record))
+        self._entries += 1
+
+    def buckets(self, queue: str, channel: str) -> Iterator[tuple[Requirement, list[Entry]]]:
+        bucket = self._buckets.get((queue, channel))
+        if bucket:
+            yield from list(bucket.items())
+
+    def personal(self, agent_id: str) -> list[Entry] | None:
+        return self._personal.get(agent_id)
+
+    def head(self, heap: list[Entry], skip: Skip | None = None) -> Entry | None:
+        """The best live entry not skipped; stale entries met on the way are dropped."""
+        skipped: list[Entry] = []
+        found: Entry | None = None
+        while heap:
+            entry = heap[0]
+            if not is_live(entry):
+                heapq.heappop(heap)
+                self._entries -= 1
+                continue
+            if skip is not None and skip(entry[4]) and len(skipped) < MAX_SKIPPED:
+                skipped.append(heapq.heappop(heap))
+                continue
+            found = entry if skip is None or not skip(entry[4]) else None
+            break
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        return found
+
+    def prune(self) -> None:
+        """Drop stale entries and empty buckets once they outnumber the live ones."""
+        for key, bucket in list(self._buckets.items()):
+            for requirement, heap in list(bucket.items()):
+                live = [e for e in heap if is_live(e)]
+                if live:
+                    heapq.heapify(live)
+                    bucket[requirement] = live
+                else:
+                    del bucket[requirement]
+            if not bucket:
+                del self._buckets[key]
+        for agent_id, heap in list(self._personal.items()):
+            live = [e for e in heap if is_live(e)]
+            if live:
+                heapq.heapify(live)
+                self._personal[agent_id] = live
+            else:
+                del self._personal[agent_id]
+        self._entries = sum(len(h) for b in self._buckets.values() for h in b.values()) + sum(
+            len(h) for h in self._personal.values()
+        )
+
+    @property
+    def entries(self) -> int:
+        return self._entries

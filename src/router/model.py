@@ -1,0 +1,277 @@
+"""Value objects shared by the engine, the plugins, the runtime and the simulator.
+
+Everything here is immutable (`frozen=True, slots=True`). The engine keeps its
+own mutable records (see `router.engine.records`) and hands plugins read-only
+views of them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+PROFICIENCY_MIN = 1
+PROFICIENCY_MAX = 10
+
+#: Channels the project knows by name; a plugin may bring others.
+KNOWN_CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "messenger")
+
+EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty_mapping() -> Mapping[str, Any]:
+    return EMPTY_MAPPING
+
+
+class ContactState(enum.StrEnum):
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    WRAPUP = "wrapup"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL_STATES
+
+
+_TERMINAL_STATES = frozenset(
+    {ContactState.COMPLETED, ContactState.ABANDONED, ContactState.REJECTED}
+)
+
+
+class AgentState(enum.StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class ModelError(ValueError):
+    """A value that does not fit the model; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    tier: str = "standard"
+    language: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """The identity used for history and sticky routing: id, else e-mail, else phone."""
+        if self.id:
+            return f"id:{self.id}"
+        if self.email:
+            return f"email:{self.email.lower()}"
+        if self.phone:
+            return f"phone:{self.phone}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """The normalized contact of CONTRACT section 4; every channel plugin produces one."""
+
+    id: str
+    channel: str
+    customer: Customer = field(default_factory=Customer)
+    subject: str = ""
+    body: str = ""
+    queue: str | None = None
+    skills: tuple[str, ...] = ()
+    priority: int = 0
+    thread_id: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=_empty_mapping)
+
+    def to_json(self) -> dict[str, Any]:
+        customer = {k: v for k, v in _customer_items(self.customer) if v is not None}
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "customer": customer,
+            "subject": self.subject,
+            "body": self.body,
+            "queue": self.queue,
+            "skills": list(self.skills),
+            "priority": self.priority,
+            "thread_id": self.thread_id,
+            "attributes": dict(self.attributes),
+        }
+
+
+def _customer_items(customer: Customer) -> list[tuple[str, str | None]]:
+    return [
+        ("id", customer.id),
+        ("name", customer.name),
+        ("email", customer.email),
+        ("phone", customer.phone),
+        ("tier", customer.tier),
+        ("language", customer.language),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    """What an admin says about an agent (CONTRACT `PUT /v1/agents/{id}`)."""
+
+    id: str
+    name: str = ""
+    skills: Mapping[str, int] = field(default_factory=_empty_mapping)
+    languages: frozenset[str] = frozenset()
+    capacity: Mapping[str, int] = field(default_factory=_empty_mapping)
+
+    def level_for(self, skills: tuple[str, ...]) -> int | None:
+        """The agent's proficiency for a set of skills: the lowest of them; None if one is missing.
+
+        An empty skill set is served by everyone at the top level.
+        """
+        level = PROFICIENCY_MAX
+        for skill in skills:
+            own = self.skills.get(skill)
+            if own is None:
+                return None
+            level = min(level, own)
+        return level
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """One bullseye ring: after `after_seconds` of waiting, widen who may take the contact."""
+
+    after_seconds: float
+    min_level: int | None = None
+    add_queues: tuple[str, ...] = ()
+    priority_boost: float = 0.0
+
+    def describe(self) -> str:
+        parts = []
+        if self.min_level is not None:
+            parts.append(f"min_level {self.min_level}")
+        if self.add_queues:
+            parts.append("also queues " + ", ".join(self.add_queues))
+        if self.priority_boost:
+            parts.append(f"priority +{self.priority_boost:g}")
+        return f"after {self.after_seconds:g}s: " + ("; ".join(parts) or "no change")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    name: str
+    channels: tuple[str, ...]
+    skills: tuple[str, ...] = ()
+    min_level: int = PROFICIENCY_MIN
+    priority: float = 0.0
+    sla_seconds: float = 20.0
+    offer_timeout_seconds: float = 20.0
+    wrapup_seconds: float = 0.0
+    require_language: bool = False
+    strategy: str = "best_score"
+    escalation: tuple[EscalationStep, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """The `[routing]` table: engine-wide knobs."""
+
+    #: one priority point per this many seconds of waiting (the same for every queue,
+    #: so that the order of waiting contacts never changes with time)
+    aging_seconds: float = 60.0
+    #: how many eligible agents are scored per decision (bounded: decision cost must
+    #: not grow with the number of agents)
+    candidate_limit: int = 32
+    #: channels whose contact takes the agent whole (voice by default)
+    exclusive_channels: tuple[str, ...] = ("voice",)
+    #: consecutive timed-out offers after which an agent is set away (0: never)
+    missed_offers_before_away: int = 3
+    #: after a reject or timeout the contact goes to another agent first; it may come
+    #: back to the same agent after this many seconds
+    reoffer_delay_seconds: float = 5.0
+    #: recent contacts remembered per customer, carried on offers
+    history_per_customer: int = 10
+    #: finished contacts kept in memory for lookups and idempotency
+    finished_contacts_kept: int = 50_000
+    #: weight of each scoring term by name; a term not named here weighs 1.0
+    weights: Mapping[str, float] = field(default_factory=_empty_mapping)
+
+    def weight(self, term: str) -> float:
+        return self.weights.get(term, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """What the engine needs of the config: queues in order, and the routing knobs."""
+
+    queues: tuple[QueueConfig, ...]
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+
+    def queue(self, name: str) -> QueueConfig | None:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: str
+    contact_id: str
+    agent_id: str
+    queue: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One of a customer's recent contacts, as an offer carries it."""
+
+    contact_id: str
+    channel: str
+    queue: str | None
+    subject: str
+    state: ContactState
+    at: float
+    agent_id: str | None = None
+    outcome: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "contact_id": self.contact_id,
+            "channel": self.channel,
+            "queue": self.queue,
+            "subject": self.subject,
+            "state": str(self.state),
+            "at": self.at,
+            "agent_id": self.agent_id,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouterEvent:
+    """A state change, published on `router/events` (CONTRACT 5) and kept on the contact."""
+
+    type: str
+    at: float
+    contact_id: str | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    details: Mapping[str, Any] = field(default_factory=_empty_mapping)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "contact_id": self.contact_id,
+            "agent_id": self.agent_id,
+            "queue": self.queue,
+            "at": self.at,
+            **self.details,
+        }

@@ -1,0 +1,215 @@
+"""The plugin manager: built per instance, never at import time.
+
+Load order: plugin files from the config's folders, then entry points of the
+group `router` (minus the config's `disable` list), then the built-ins in a
+fixed order, then `check_pending()` so a misspelt hook fails loudly. Built-ins that answer
+a first-result hook are fallbacks marked `trylast`, so a third-party plugin
+answers before them.
+
+`RouterPlugins` is the typed facade the core calls: one method per hook.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from router import hookspecs
+
+if TYPE_CHECKING:
+    from router.model import Contact, QueueConfig, RouterEvent
+    from router.plugin_api import AgentView, ContactView, PluginOption, RoutingContext
+
+PROJECT = "router"
+ENTRY_POINT_GROUP = "router"
+
+#: The built-in plugins, registered in this order through the same hooks as any other.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "router_plugins.channels.normalized",
+    "router_plugins.queues.queue_match",
+    "router_plugins.priority.vip",
+    "router_plugins.priority.complaint",
+    "router_plugins.priority.channel_urgency",
+    "router_plugins.scoring.skills",
+    "router_plugins.scoring.idle",
+    "router_plugins.scoring.occupancy",
+    "router_plugins.scoring.sticky",
+    "router_plugins.scoring.outcomes",
+    "router_plugins.scoring.language",
+    "router_plugins.strategies.round_robin",
+    "router_plugins.strategies.best_score",
+)
+
+
+class PluginLoadError(Exception):
+    """A plugin could not be imported or implements a hook that does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    origin: str  # "built-in" | "entry point" | "path: FILE"
+    hooks: tuple[str, ...]
+
+
+class RouterPlugins:
+    """A loaded set of plugins, with one typed method per hook."""
+
+    def __init__(self, pm: pluggy.PluginManager, origins: Mapping[str, str]) -> None:
+        self.pm = pm
+        self._origins = dict(origins)
+
+    # -- introspection -------------------------------------------------
+    def describe(self) -> list[PluginInfo]:
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ()))
+            infos.append(PluginInfo(name=name, origin=self._origins.get(name, "?"), hooks=hooks))
+        return infos
+
+    # -- the hooks, typed ----------------------------------------------
+    def plugin_options(self) -> list[PluginOption]:
+        return [opt for opts in self.pm.hook.router_plugin_options() for opt in opts]
+
+    def configure(self, options: Mapping[str, Mapping[str, Any]]) -> None:
+        self.pm.hook.router_configure(options=options)
+
+    def parse_contact(
+        self, channel: str, payload: Mapping[str, Any], contact_id: str
+    ) -> Contact | None:
+        result: Contact | None = self.pm.hook.router_parse_contact(
+            channel=channel, payload=payload, contact_id=contact_id
+        )
+        return result
+
+    def select_queue(self, contact: Contact, queues: Sequence[QueueConfig]) -> str | None:
+        result: str | None = self.pm.hook.router_select_queue(contact=contact, queues=queues)
+        return result
+
+    def priority_terms(self, contact: Contact, queue: QueueConfig) -> dict[str, float]:
+        merged: dict[str, float] = {}
+        for terms in self.pm.hook.router_priority_terms(contact=contact, queue=queue):
+            if terms:
+                for name, value in terms.items():
+                    merged[name] = merged.get(name, 0.0) + value
+        return merged
+
+    def score_agents(
+        self,
+        contact: ContactView,
+        queue: QueueConfig,
+        candidates: Sequence[AgentView],
+        context: RoutingContext,
+    ) -> list[Mapping[str, Sequence[float]]]:
+        results: list[Mapping[str, Sequence[float]] | None] = self.pm.hook.router_score_agents(
+            contact=contact, queue=queue, candidates=candidates, context=context
+        )
+        return [r for r in results if r]
+
+    def select_agent(
+        self,
+        contact: ContactView,
+        queue: QueueConfig,
+        candidates: Sequence[AgentView],
+        totals: Sequence[float],
+        context: RoutingContext,
+    ) -> int | None:
+        result: int | None = self.pm.hook.router_select_agent(
+            contact=contact, queue=queue, candidates=candidates, totals=totals, context=context
+        )
+        return result
+
+    def event(self, event: RouterEvent) -> None:
+        self.pm.hook.router_event(event=event)
+
+
+def load_plugins(
+    paths: Iterable[Path] = (),
+    disable: Iterable[str] = (),
+    *,
+    entry_points_enabled: bool = True,
+    extra: Iterable[tuple[str, object]] = (),
+) -> RouterPlugins:
+    """Build a fresh plugin manager: path plugins, entry points, built-ins, then check.
+
+    `paths` are `.py` files or folders of them. `disable` names plugins not to
+    register (built-ins included). `extra` registers ready-made plugin objects
+    (tests, embedding) with the origin "extra".
+    """
+    blocked = set(disable)
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    origins: dict[str, str] = {}
+
+    def register(name: str, plugin: object, origin: str) -> None:
+        if name in blocked or pm.has_plugin(name):
+            return
+        try:
+            pm.register(plugin, name=name)
+        except ValueError as exc:
+            raise PluginLoadError(f"plugin {name} ({origin}): {exc}") from exc
+        origins[name] = origin
+
+    for name, plugin in extra:
+        register(name, plugin, "extra")
+    for file in _plugin_files(paths):
+        register(file.stem, _import_file(file), f"path: {file}")
+    if entry_points_enabled:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in blocked:
+                continue
+            try:
+                loaded = ep.load()
+            except Exception as exc:
+                raise PluginLoadError(f"entry point {ep.name} ({ep.value}): {exc}") from exc
+            register(ep.name, loaded, "entry point")
+    for module_name in BUILTIN_PLUGINS:
+        register(builtin_name(module_name), importlib.import_module(module_name), "built-in")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginLoadError(str(exc)) from exc
+    return RouterPlugins(pm, origins)
+
+
+def builtin_name(module_name: str) -> str:
+    """`router_plugins.scoring.idle` → `idle`: the name used in config and `disable`."""
+    return module_name.rsplit(".", 1)[-1]
+
+
+def _plugin_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.glob("*.py") if not p.name.startswith("_")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise PluginLoadError(f"plugin path {path} does not exist")
+    return files
+
+
+def _import_file(file: Path) -> ModuleType:
+    module_name = f"router_local_plugin_{file.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise PluginLoadError(f"plugin file {file} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise PluginLoadError(f"plugin file {file}: {type(exc).__name__}: {exc}") from exc
+    return module
