@@ -79,7 +79,7 @@ class RouterHarness:
 
     # -- time and events -------------------------------------------------
     def send(self, event: Event) -> list[Effect]:
-        """Handle an event at the current clock; a refusal raises EngineError, timer effects kept."""
+        """Handle an event now; a refusal raises EngineError (timer effects kept)."""
         try:
             effects = self.engine.handle(event, self.clock)
         except EngineError as error:

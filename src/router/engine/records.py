@@ -93,7 +93,7 @@ class AgentRecord:
         return sum(self.load.values())
 
     def free_on(self, channel: str, exclusive_channels: tuple[str, ...]) -> int:
-        """Free capacity on a channel under the blend rule: an exclusive channel takes the agent whole."""
+        """Free capacity on a channel; an exclusive channel (voice) takes the agent whole."""
         if self.state is not AgentState.AVAILABLE:
             return 0
         free = self.profile.capacity.get(channel, 0) - self.load.get(channel, 0)
