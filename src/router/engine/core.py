@@ -485,6 +485,7 @@ class Engine:
         if reason:
             details["reason"] = reason
         self._publish_agent("agent_state", agent, details)
+        self.matcher.reindex(agent)  # out of the index before its offers are re-routed
         if state is AgentState.OFFLINE:
             for offer in list(agent.offers.values()):
                 record = self.offers[offer.id]

@@ -83,10 +83,10 @@ class Matcher:
 
     def refresh_agent(self, agent: AgentRecord) -> None:
         """Re-place the agent in the availability index, then fill its free capacity."""
-        self._reindex(agent)
+        self.reindex(agent)
         self.route_agent(agent)
 
-    def _reindex(self, agent: AgentRecord) -> None:
+    def reindex(self, agent: AgentRecord) -> None:
         engine = self.engine
         exclusive = engine.config.routing.exclusive_channels
         slots: list[Slot] = []
@@ -200,6 +200,7 @@ class Matcher:
     def _candidates(self, record: ContactRecord) -> tuple[list[AgentRecord], dict[str, str]]:
         engine = self.engine
         limit = engine.config.routing.candidate_limit
+        exclusive = engine.config.routing.exclusive_channels
         now = engine.now
         candidates: list[AgentRecord] = []
         via: dict[str, str] = {}
@@ -210,7 +211,13 @@ class Matcher:
             def accept(
                 agent: AgentRecord, _extra: frozenset[str] = skills_needed, _lvl: int = level
             ) -> bool:
-                if agent.id in via or record.declined_by.get(agent.id, -1.0) > now:
+                # The index is kept exact, but capacity is checked again here: an
+                # offer beyond capacity must be impossible, not merely unlikely.
+                if (
+                    agent.id in via
+                    or record.declined_by.get(agent.id, -1.0) > now
+                    or agent.free_on(record.channel, exclusive) <= 0
+                ):
                     return False
                 own = agent.profile.skills
                 return all(own.get(s, 0) >= _lvl for s in _extra)
@@ -280,7 +287,7 @@ class Matcher:
         agent.idle_since = engine.now
         engine.offers[offer.id] = record
         engine.timers.arm(offer.expires_at, OfferExpiry(offer.id))
-        self._reindex(agent)
+        self.reindex(agent)
         engine.send_offer(offer, record)
         details: dict[str, Any] = {"offer_id": offer.id, "expires_at": offer.expires_at}
         details.update(self.why_eligible(record, agent, via))
