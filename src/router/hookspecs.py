@@ -57,11 +57,13 @@ def router_parse_contact(
 
 @hookspec(firstresult=True)
 def router_select_queue(contact: Contact, queues: Sequence[QueueConfig]) -> str | None:
-    """Choose the queue for a contact that names none (or names one that does not exist).
+    """Choose the queue for a contact that names none.
 
     `queues` are the configured queues in config order. Result: first
-    non-None wins; the built-in rule (channel, skills, language, in config
-    order) runs last. When every plugin returns None the contact is `rejected`.
+    non-None wins; the built-in rule (channel and skills, in config order)
+    runs last. When every plugin returns None, or names a queue that does not
+    exist, the contact is `rejected` with the reason. A contact naming an
+    unknown queue is rejected without asking the plugins.
     """
     raise NotImplementedError
 
