@@ -6,6 +6,11 @@ fixed order, then `check_pending()` so a misspelt hook fails loudly. Built-ins t
 a first-result hook are fallbacks marked `trylast`, so a third-party plugin
 answers before them.
 
+A plugin with state defines `class Plugin` in its module; each plugin manager
+gets its own instance `Plugin()`, registered under the module's name, so two
+managers in one process never share settings or memory. A module without
+`Plugin` is registered as it is.
+
 `RouterPlugins` is the typed facade the core calls: one method per hook.
 """
 
@@ -157,14 +162,22 @@ def load_plugins(
             return
         try:
             pm.register(plugin, name=name)
-        except ValueError as exc:
-            raise PluginLoadError(f"plugin {name} ({origin}): {exc}") from exc
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            # a name clash, or a hook implementation whose arguments the spec lacks
+            reason = "; ".join(str(exc).splitlines())  # one problem, one line
+            raise PluginLoadError(f"plugin {name} ({origin}): {reason}") from exc
         origins[name] = origin
+
+    def register_module(name: str, module: object, origin: str) -> None:
+        # checked first, so a disabled or shadowed module's `Plugin` is never instantiated
+        if name in blocked or pm.has_plugin(name):
+            return
+        register(name, _plugin_object(name, module, origin), origin)
 
     for name, plugin in extra:
         register(name, plugin, "extra")
     for file in _plugin_files(paths):
-        register(file.stem, _import_file(file), f"path: {file}")
+        register_module(file.stem, _import_file(file), f"path: {file}")
     if entry_points_enabled:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in blocked:
@@ -173,19 +186,35 @@ def load_plugins(
                 loaded = ep.load()
             except Exception as exc:
                 raise PluginLoadError(f"entry point {ep.name} ({ep.value}): {exc}") from exc
-            register(ep.name, loaded, "entry point")
+            register_module(ep.name, loaded, "entry point")
     for module_name in BUILTIN_PLUGINS:
-        register(builtin_name(module_name), importlib.import_module(module_name), "built-in")
+        module = importlib.import_module(module_name)
+        register_module(builtin_name(module_name), module, "built-in")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(str(exc)) from exc
+        raise PluginLoadError("; ".join(str(exc).splitlines())) from exc
     return RouterPlugins(pm, origins)
 
 
 def builtin_name(module_name: str) -> str:
     """`router_plugins.scoring.idle` → `idle`: the name used in config and `disable`."""
     return module_name.rsplit(".", 1)[-1]
+
+
+def _plugin_object(name: str, plugin: object, origin: str) -> object:
+    """A fresh `module.Plugin()` when a module defines that class; anything else as it is."""
+    if not isinstance(plugin, ModuleType):
+        return plugin
+    factory = getattr(plugin, "Plugin", None)
+    if not isinstance(factory, type):
+        return plugin
+    try:
+        return factory()
+    except Exception as exc:
+        raise PluginLoadError(
+            f"plugin {name} ({origin}): Plugin() failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _plugin_files(paths: Iterable[Path]) -> list[Path]:

@@ -1,0 +1,153 @@
+"""The `router` command (CONTRACT 1).
+
+Each subcommand is a function taking the parsed arguments and returning the
+exit status; `build_parser` wires them up. Exit 0 on success, 2 when the config
+(or the command line) is wrong, as argparse itself does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+import router
+from router.config import DEFAULT_CONFIG_PATH, ConfigError, RouterConfig, load_config_and_plugins
+from router.plugins import PluginInfo, PluginLoadError, RouterPlugins, load_plugins
+
+if TYPE_CHECKING:
+    # what `add_subparsers` returns; argparse gives it no public name
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+#: queue names shown in the `check-config` summary before "..."
+SUMMARY_QUEUES = 6
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    status: int = args.handler(args)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="router", description="Omnichannel contact router: routing engine and daemon."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # The daemon and the simulator add their subcommands here, one
+    # `_add_NAME(commands)` each, in this order: run, check-config, plugins,
+    # simulate, version (the order of `router --help` and of CONTRACT 1).
+    _add_check_config(commands)
+    _add_plugins(commands)
+    _add_version(commands)
+    return parser
+
+
+def _add_check_config(commands: Commands) -> None:
+    cmd = commands.add_parser(
+        "check-config",
+        help="validate a config file",
+        description="Exit 0 with a one-line summary, or print every problem as FILE:LINE: message"
+        " and exit 2.",
+    )
+    cmd.add_argument("file", type=Path, metavar="FILE")
+    cmd.set_defaults(handler=_check_config)
+
+
+def _add_plugins(commands: Commands) -> None:
+    cmd = commands.add_parser(
+        "plugins",
+        help="list the loaded plugins and their hooks",
+        description=f"List every plugin the config loads. Default config: {DEFAULT_CONFIG_PATH}"
+        " when it exists, else the built-in plugins and installed entry points.",
+    )
+    cmd.add_argument("--config", type=Path, metavar="FILE")
+    cmd.set_defaults(handler=_plugins)
+
+
+def _add_version(commands: Commands) -> None:
+    cmd = commands.add_parser("version", help="print the version")
+    cmd.set_defaults(handler=_version)
+
+
+# -- check-config ------------------------------------------------------------
+def _check_config(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        config, plugins = load_config_and_plugins(path)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_INVALID
+    print(f"{path}: OK: {summary(config, plugins)}")
+    return EXIT_OK
+
+
+def summary(config: RouterConfig, plugins: RouterPlugins) -> str:
+    """`5 queues (support, sales, ...), 13 plugins, http 127.0.0.1:8080, store var/router.db`."""
+    names = [queue.name for queue in config.queues]
+    shown = ", ".join(names[:SUMMARY_QUEUES]) + (", ..." if len(names) > SUMMARY_QUEUES else "")
+    parts = [
+        f"{_count(len(names), 'queue')} ({shown})",
+        _count(len(plugins.describe()), "plugin"),
+        f"http {config.http.host}:{config.http.port}",
+        f"store {config.store.path}",
+    ]
+    text = ", ".join(parts)
+    if config.unset_secrets:
+        text += "; unset secrets: " + ", ".join(config.unset_secrets)
+    return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _print_problems(exc: ConfigError) -> None:
+    # stdout, one per line: editors and CI annotate FILE:LINE: lines
+    for problem in exc.problems:
+        print(problem)
+
+
+# -- plugins -----------------------------------------------------------------
+def _plugins(args: argparse.Namespace) -> int:
+    path: Path | None = args.config
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    try:
+        plugins = load_config_and_plugins(path)[1] if path else load_plugins()
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_INVALID
+    except PluginLoadError as exc:
+        print(f"cannot load plugins: {exc}")
+        return EXIT_INVALID
+    print(plugin_table(plugins.describe()))
+    return EXIT_OK
+
+
+def plugin_table(infos: Sequence[PluginInfo]) -> str:
+    """One row per plugin, columns aligned: name, origin, hooks."""
+    rows = [("PLUGIN", "ORIGIN", "HOOKS")]
+    rows += [(info.name, info.origin, ", ".join(info.hooks) or "-") for info in infos]
+    name_width = max(len(row[0]) for row in rows)
+    origin_width = max(len(row[1]) for row in rows)
+    return "\n".join(
+        f"{name:<{name_width}}  {origin:<{origin_width}}  {hooks}".rstrip()
+        for name, origin, hooks in rows
+    )
+
+
+# -- version -----------------------------------------------------------------
+def _version(args: argparse.Namespace) -> int:
+    print(f"router {router.__version__}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
