@@ -1,0 +1,1 @@
+"""Channel plugins: turn a channel's payload into a normalized contact."""

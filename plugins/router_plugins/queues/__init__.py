@@ -1,0 +1,1 @@
+"""Queue selection plugins: choose the queue of a contact that names none."""

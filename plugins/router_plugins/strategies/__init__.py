@@ -1,0 +1,1 @@
+"""Strategy plugins: pick the winning candidate from the summed scores."""
