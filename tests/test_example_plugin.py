@@ -37,7 +37,7 @@ def configure(plugins: RouterPlugins, rules: dict[str, object]) -> None:
 
 
 def reset(plugins: RouterPlugins) -> None:
-    """Plugin modules are registered once per process: leave every plugin at its defaults."""
+    """Leave every plugin of this manager at its defaults."""
     defaults: dict[str, dict[str, object]] = {}
     for option in plugins.plugin_options():
         defaults.setdefault(option.plugin, {})[option.name] = option.default
@@ -81,11 +81,10 @@ def test_keyword_picks_the_queue_before_the_builtin_match(plugins: RouterPlugins
 
 
 def test_without_a_keyword_the_builtin_match_decides(plugins: RouterPlugins) -> None:
-    import router_keyword_router
-
     configure(plugins, {"refund": "billing"})
     contact = chat(subject="Where is my parcel?")
-    assert router_keyword_router.router_select_queue(contact, QUEUES) is None
+    keyword_router = plugins.pm.get_plugin("keyword_router")
+    assert keyword_router.router_select_queue(contact=contact, queues=QUEUES) is None
     assert plugins.select_queue(contact, QUEUES) == "support"
 
 
@@ -163,3 +162,12 @@ def test_end_to_end_on_the_engine(router_engine: RouterHarness) -> None:
         assert harness.offers[0].offer.queue == "billing"
     finally:
         reset(harness.plugins)
+
+
+def test_two_plugin_managers_keep_their_own_rules() -> None:
+    first, second = load_plugins(), load_plugins()
+    configure(first, {"refund": "billing"})
+    configure(second, {})
+    contact = chat(subject="Refund please")
+    assert first.select_queue(contact, QUEUES) == "billing"
+    assert second.select_queue(contact, QUEUES) == "support"

@@ -16,7 +16,6 @@ case, and whose queue exists and takes the contact's channel. Otherwise it passe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from router import hookimpl
@@ -31,16 +30,6 @@ PLUGIN_NAME = "keyword_router"
 
 #: (keyword in lower case, queue name), in the order the config lists them.
 Rules = tuple[tuple[str, str], ...]
-
-
-@dataclass(slots=True)
-class _State:
-    """What `router_configure` last gave us; replaced whole on every (re)load."""
-
-    rules: Rules = ()
-
-
-_state = _State()
 
 
 def parse_rules(value: object) -> Rules:
@@ -62,34 +51,40 @@ def parse_rules(value: object) -> Rules:
     return tuple(rules)
 
 
-@hookimpl
-def router_plugin_options() -> Sequence[PluginOption]:
-    return [
-        PluginOption(
-            plugin=PLUGIN_NAME,
-            name="rules",
-            type=dict,
-            default={},
-            description="keyword -> queue name; the first keyword found in subject or body wins",
-        )
-    ]
+class Plugin:
+    """The plugin. It keeps the configured rules, so it is a class: the router
+    makes one instance per plugin manager (the daemon, each config of a
+    simulation, each test), and their rules never mix."""
 
+    def __init__(self) -> None:
+        self.rules: Rules = ()
 
-@hookimpl
-def router_configure(options: Mapping[str, Mapping[str, Any]]) -> None:
-    # Called at start and on every reload: replace the state, never add to it.
-    own = options.get(PLUGIN_NAME, {})
-    _state.rules = parse_rules(own.get("rules", {}))
+    @hookimpl
+    def router_plugin_options(self) -> Sequence[PluginOption]:
+        return [
+            PluginOption(
+                plugin=PLUGIN_NAME,
+                name="rules",
+                type=dict,
+                default={},
+                description="keyword -> queue; the first keyword found in subject or body wins",
+            )
+        ]
 
+    @hookimpl
+    def router_configure(self, options: Mapping[str, Mapping[str, Any]]) -> None:
+        # Called at start and on every reload: replace the rules, never add to them.
+        own = options.get(PLUGIN_NAME, {})
+        self.rules = parse_rules(own.get("rules", {}))
 
-@hookimpl
-def router_select_queue(contact: Contact, queues: Sequence[QueueConfig]) -> str | None:
-    if not _state.rules:
+    @hookimpl
+    def router_select_queue(self, contact: Contact, queues: Sequence[QueueConfig]) -> str | None:
+        if not self.rules:
+            return None
+        # A newline between the two, so a keyword never matches across subject and body.
+        text = f"{contact.subject}\n{contact.body}".casefold()
+        usable = {queue.name for queue in queues if contact.channel in queue.channels}
+        for keyword, queue_name in self.rules:
+            if keyword in text and queue_name in usable:
+                return queue_name
         return None
-    # A newline between the two, so a keyword never matches across subject and body.
-    text = f"{contact.subject}\n{contact.body}".casefold()
-    usable = {queue.name for queue in queues if contact.channel in queue.channels}
-    for keyword, queue_name in _state.rules:
-        if keyword in text and queue_name in usable:
-            return queue_name
-    return None
