@@ -186,7 +186,7 @@ class RoutingSettings:
     aging_seconds: float = 60.0
     #: how many eligible agents are scored per decision (bounded: decision cost must
     #: not grow with the number of agents)
-    candidate_limit: int = 32
+    candidate_limit: int = 16
     #: channels whose contact takes the agent whole (voice by default)
     exclusive_channels: tuple[str, ...] = ("voice",)
     #: consecutive timed-out offers after which an agent is set away (0: never)

@@ -72,6 +72,8 @@ class RouterPlugins:
     def __init__(self, pm: pluggy.PluginManager, origins: Mapping[str, str]) -> None:
         self.pm = pm
         self._origins = dict(origins)
+        # Every state change goes through `event`; skip the hook call when nobody listens.
+        self._has_listeners = bool(pm.hook.router_event.get_hookimpls())
 
     # -- introspection -------------------------------------------------
     def describe(self) -> list[PluginInfo]:
@@ -136,7 +138,8 @@ class RouterPlugins:
         return result
 
     def event(self, event: RouterEvent) -> None:
-        self.pm.hook.router_event(event=event)
+        if self._has_listeners:
+            self.pm.hook.router_event(event=event)
 
 
 def load_plugins(

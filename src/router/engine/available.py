@@ -1,72 +1,68 @@
 """Available agents with free capacity, ordered for "a contact arrives: which agents?".
 
-One insertion-ordered dict per (queue, channel, language) and proficiency
-level. An agent is moved to the back whenever its idle time restarts (it got
-or finished a contact, or became available), so each dict runs from the
-longest idle to the most recently busy. A decision takes the first few agents
-that fit from the levels it accepts, merged by idle time: a bounded candidate
+One insertion-ordered dict per (queue, channel, language). An agent is moved
+to the back whenever its idle time restarts (it got or finished a contact, or
+became available), so each dict runs from the longest idle to the most
+recently busy. A decision takes the first few agents that fit — at the
+contact's level, not declined, with room — so it scores a bounded candidate
 set whatever the number of agents (DESIGN "Making it fast").
+
+One dict for every level (rather than one per level, merged) keeps the
+common case fast; the price is a longer scan when a high `min_level` meets
+many available agents below it.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
 
 from router.engine.records import AgentRecord
 
 #: (queue, channel, language); language None holds every member
 ListKey = tuple[str, str, str | None]
-Slot = tuple[ListKey, int]
-
-
-def _idle_since(agent: AgentRecord) -> float:
-    return agent.idle_since
 
 
 class AvailableAgents:
     def __init__(self) -> None:
-        self._lists: dict[ListKey, dict[int, OrderedDict[str, AgentRecord]]] = {}
-        self._slots: dict[str, list[Slot]] = {}
+        self._lists: dict[ListKey, OrderedDict[str, AgentRecord]] = {}
+        self._keys: dict[str, list[ListKey]] = {}
 
-    def place(self, agent: AgentRecord, slots: list[Slot]) -> None:
-        """Put the agent at the back of exactly these lists (and out of every other)."""
-        self.remove(agent.id)
-        for key, level in slots:
-            levels = self._lists.setdefault(key, {})
-            levels.setdefault(level, OrderedDict())[agent.id] = agent
-        if slots:
-            self._slots[agent.id] = slots
+    def place(self, agent: AgentRecord, keys: list[ListKey]) -> None:
+        """Put the agent at the back of exactly these lists, and out of every other."""
+        agent_id = agent.id
+        old = self._keys.get(agent_id)
+        if old and old != keys:
+            wanted = set(keys)
+            for key in old:
+                if key not in wanted:
+                    self._drop(key, agent_id)
+        lists = self._lists
+        for key in keys:
+            agents = lists.get(key)
+            if agents is None:
+                agents = lists[key] = OrderedDict()
+            if agent_id in agents:
+                agents.move_to_end(agent_id)
+            else:
+                agents[agent_id] = agent
+        if keys:
+            self._keys[agent_id] = keys
+        else:
+            self._keys.pop(agent_id, None)
 
     def remove(self, agent_id: str) -> None:
-        for key, level in self._slots.pop(agent_id, ()):
-            levels = self._lists[key]
-            agents = levels[level]
-            del agents[agent_id]
-            if not agents:
-                del levels[level]
-                if not levels:
-                    del self._lists[key]
+        for key in self._keys.pop(agent_id, ()):
+            self._drop(key, agent_id)
 
-    def candidates(
-        self, key: ListKey, min_level: int, accept: Callable[[AgentRecord], bool], limit: int
-    ) -> Iterator[AgentRecord]:
-        """Up to `limit` accepted agents at `min_level` or above, longest idle first."""
-        levels = self._lists.get(key)
-        if not levels or limit <= 0:
-            return
-        lists = [agents.values() for level, agents in levels.items() if level >= min_level]
-        if not lists:
-            return
-        ordered = iter(lists[0]) if len(lists) == 1 else heapq.merge(*lists, key=_idle_since)
-        taken = 0
-        for agent in ordered:
-            if accept(agent):
-                yield agent
-                taken += 1
-                if taken >= limit:
-                    return
+    def _drop(self, key: ListKey, agent_id: str) -> None:
+        agents = self._lists[key]
+        del agents[agent_id]
+        if not agents:
+            del self._lists[key]
 
-    def slots(self, agent_id: str) -> list[Slot]:
-        return self._slots.get(agent_id, [])
+    def agents(self, key: ListKey) -> OrderedDict[str, AgentRecord] | None:
+        """The list for a key, longest idle first; read it, never change it while reading."""
+        return self._lists.get(key)
+
+    def is_placed(self, agent_id: str) -> bool:
+        return agent_id in self._keys

@@ -59,6 +59,8 @@ class Engine:
         self.config = config
         self.now = 0.0
         self.queues: dict[str, QueueConfig] = {q.name: q for q in config.queues}
+        #: the queues a new contact may enter (retired ones only finish their contacts)
+        self._active_queues = frozenset(self.queues)
         self.contacts: dict[str, ContactRecord] = {}
         self.finished: OrderedDict[str, ContactRecord] = OrderedDict()
         self.agents: dict[str, AgentRecord] = {}
@@ -227,7 +229,7 @@ class Engine:
         self.matcher.route_contact(record)
 
     def _choose_queue(self, contact: Contact) -> tuple[str | None, str]:
-        active = {q.name for q in self.config.queues}
+        active = self._active_queues
         if contact.queue is not None:
             if contact.queue in active:
                 return contact.queue, ""
@@ -426,7 +428,7 @@ class Engine:
         if (queue is None) == (agent_id is None):
             raise EngineError("bad_request", "a transfer names exactly one of queue or agent_id")
         record = self._require_contact(contact_id)
-        if queue is not None and queue not in {q.name for q in self.config.queues}:
+        if queue is not None and queue not in self._active_queues:
             raise EngineError("bad_request", f"unknown queue {queue!r}")
         if agent_id is not None:
             self._require_agent(agent_id)
@@ -510,6 +512,7 @@ class Engine:
             queues[name] = self.queues[name]  # retired: serves its contacts, takes no new ones
         self.config = config
         self.queues = queues
+        self._active_queues = frozenset(q.name for q in config.queues)
         for name in queues:
             self.counters.setdefault(name, QueueCounters(name))
         exclusive = config.routing.exclusive_channels
@@ -546,8 +549,8 @@ class Engine:
         self._offer_seq += 1
         return f"of-{self._offer_seq}"
 
-    def send_offer(self, offer: Offer, record: ContactRecord) -> None:
-        self._effects.append(SendOffer(offer, record.contact, self.customer_history(record)))
+    def send_offer(self, effect: SendOffer) -> None:
+        self._effects.append(effect)
 
     def _remember_for_customer(self, record: ContactRecord) -> None:
         key = record.contact.customer.key

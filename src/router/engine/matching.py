@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
-from router.engine.available import Slot
+from router.engine.effects import SendOffer
 from router.engine.records import AgentRecord, ContactRecord
 from router.engine.timers import OfferExpiry
 from router.engine.waiting import Entry, Requirement
-from router.model import ContactState, Offer, QueueConfig
+from router.model import ContactState, HistoryEntry, Offer, QueueConfig
 from router.plugin_api import RoutingContext
 
 if TYPE_CHECKING:
@@ -71,15 +72,25 @@ class Matcher:
 
     # ---------------------------------------------------------- agent side
     def compute_levels(self, agent: AgentRecord) -> None:
-        """The queues the agent serves (has every skill of, and a channel of) and its level."""
+        """The queues the agent serves (has every skill of, and a channel of), its level
+        for each, and the availability lists it may sit in."""
         capacity = agent.profile.capacity
         agent.levels = {}
+        agent.slots = []
         for name, queue in self.engine.queues.items():
-            if not any(capacity.get(c, 0) > 0 for c in queue.channels):
+            channels = [c for c in queue.channels if capacity.get(c, 0) > 0]
+            if not channels:
                 continue
             level = agent.profile.level_for(queue.skills)
-            if level is not None:
-                agent.levels[name] = level
+            if level is None:
+                continue
+            agent.levels[name] = level
+            for channel in channels:
+                agent.slots.append(((name, channel, None), channel))
+                if queue.require_language:
+                    agent.slots.extend(
+                        ((name, channel, lang), channel) for lang in sorted(agent.profile.languages)
+                    )
 
     def refresh_agent(self, agent: AgentRecord) -> None:
         """Re-place the agent in the availability index, then fill its free capacity."""
@@ -87,21 +98,17 @@ class Matcher:
         self.route_agent(agent)
 
     def reindex(self, agent: AgentRecord) -> None:
-        engine = self.engine
-        exclusive = engine.config.routing.exclusive_channels
-        slots: list[Slot] = []
-        for name, level in agent.levels.items():
-            queue = engine.queues[name]
-            for channel in queue.channels:
-                if agent.free_on(channel, exclusive) <= 0:
-                    continue
-                slots.append(((name, channel, None), level))
-                if queue.require_language:
-                    slots.extend(((name, channel, lang), level) for lang in agent.profile.languages)
-        if slots:
-            engine.available.place(agent, slots)
-        else:
-            engine.available.remove(agent.id)
+        """Put the agent at the back of every list whose channel it has room on."""
+        exclusive = self.engine.config.routing.exclusive_channels
+        room: dict[str, bool] = {}
+        keys = []
+        for key, channel in agent.slots:
+            has_room = room.get(channel)
+            if has_room is None:
+                has_room = room[channel] = agent.free_on(channel, exclusive) > 0
+            if has_room:
+                keys.append(key)
+        self.engine.available.place(agent, keys)
 
     def route_agent(self, agent: AgentRecord) -> None:
         """Offer the agent the best waiting contacts it may take, while it has room."""
@@ -119,7 +126,7 @@ class Matcher:
             if best is None:
                 return
             self.offer(best[4], agent, best_via)
-            if not engine.available.slots(agent.id):
+            if not engine.available.is_placed(agent.id):
                 return
 
     def _heads_for(self, agent: AgentRecord, channel: str) -> list[tuple[Entry, str]]:
@@ -180,9 +187,10 @@ class Matcher:
             return
         assert record.queue is not None
         queue = engine.queues[record.queue]
+        history = engine.customer_history(record)
         context = RoutingContext(
             now=engine.now,
-            customer_history=engine.customer_history(record),
+            customer_history=history,
             last_agent_for_customer=_get(
                 engine.last_agent_by_customer, record.contact.customer.key
             ),
@@ -195,37 +203,38 @@ class Matcher:
                 f"router_select_agent gave {chosen!r} for {len(candidates)} candidates"
             )
         agent = candidates[chosen]
-        self.offer(record, agent, via[agent.id])
+        self.offer(record, agent, via[agent.id], history)
 
     def _candidates(self, record: ContactRecord) -> tuple[list[AgentRecord], dict[str, str]]:
         engine = self.engine
         limit = engine.config.routing.candidate_limit
         exclusive = engine.config.routing.exclusive_channels
         now = engine.now
+        channel = record.channel
+        declined = record.declined_by
         candidates: list[AgentRecord] = []
         via: dict[str, str] = {}
         for name in record.queues():
             level, language, extra = self.requirement(record, name)
-            skills_needed = extra
-
-            def accept(
-                agent: AgentRecord, _extra: frozenset[str] = skills_needed, _lvl: int = level
-            ) -> bool:
-                # The index is kept exact, but capacity is checked again here: an
-                # offer beyond capacity must be impossible, not merely unlikely.
+            agents = engine.available.agents((name, channel, language))
+            if not agents:
+                continue
+            # Hot loop: longest idle first, the first `limit` that fit. The index holds
+            # only available agents with room; capacity is checked again all the same,
+            # so an offer beyond capacity is impossible, not merely unlikely.
+            for agent in agents.values():
                 if (
-                    agent.id in via
-                    or record.declined_by.get(agent.id, -1.0) > now
-                    or agent.free_on(record.channel, exclusive) <= 0
+                    agent.levels[name] < level
+                    or agent.id in via
+                    or (declined and declined.get(agent.id, -1.0) > now)
+                    or (extra and not all(agent.profile.skills.get(s, 0) >= level for s in extra))
+                    or agent.free_on(channel, exclusive) <= 0
                 ):
-                    return False
-                own = agent.profile.skills
-                return all(own.get(s, 0) >= _lvl for s in _extra)
-
-            key = (name, record.channel, language)
-            for agent in engine.available.candidates(key, level, accept, limit - len(candidates)):
+                    continue
                 candidates.append(agent)
                 via[agent.id] = name
+                if len(candidates) >= limit:
+                    break
             if len(candidates) >= limit:
                 break
         # The customer's and the thread's last agent compete too, when eligible (sticky routing).
@@ -262,13 +271,20 @@ class Matcher:
                         f"scoring term {term!r} has {len(values)} values for {count} candidates"
                     )
                 weight = engine.config.routing.weight(term)
-                if weight:
-                    for i, value in enumerate(values):
-                        totals[i] += weight * value
+                if weight == 1.0:
+                    totals = list(map(operator.add, totals, values))
+                elif weight:
+                    totals = [t + weight * v for t, v in zip(totals, values, strict=True)]
         return totals
 
     # --------------------------------------------------------------- offer
-    def offer(self, record: ContactRecord, agent: AgentRecord, via: str) -> None:
+    def offer(
+        self,
+        record: ContactRecord,
+        agent: AgentRecord,
+        via: str,
+        history: tuple[HistoryEntry, ...] | None = None,
+    ) -> None:
         engine = self.engine
         timeout = engine.queues[via].offer_timeout_seconds if via in engine.queues else 20.0
         offer = Offer(
@@ -288,7 +304,9 @@ class Matcher:
         engine.offers[offer.id] = record
         engine.timers.arm(offer.expires_at, OfferExpiry(offer.id))
         self.reindex(agent)
-        engine.send_offer(offer, record)
+        if history is None:
+            history = engine.customer_history(record)
+        engine.send_offer(SendOffer(offer, record.contact, history))
         details: dict[str, Any] = {"offer_id": offer.id, "expires_at": offer.expires_at}
         details.update(self.why_eligible(record, agent, via))
         engine.publish("offered", record, agent=agent.id, details=details)

@@ -83,14 +83,15 @@ class AgentRecord:
     outcomes: dict[str, OutcomeStats] = field(default_factory=dict)
     #: queue name → the agent's proficiency for that queue's skills (membership)
     levels: dict[str, int] = field(default_factory=dict)
+    #: every availability list the agent may sit in, with the channel it needs room on;
+    #: computed with `levels` when the agent or the config changes
+    slots: list[tuple[tuple[str, str, str | None], str]] = field(default_factory=list)
+    #: the sum of `load`, kept as contacts are taken and released
+    total_load: int = 0
 
     @property
     def id(self) -> str:
         return self.profile.id
-
-    @property
-    def total_load(self) -> int:
-        return sum(self.load.values())
 
     def free_on(self, channel: str, exclusive_channels: tuple[str, ...]) -> int:
         """Free capacity on a channel; an exclusive channel (voice) takes the agent whole."""
@@ -99,16 +100,18 @@ class AgentRecord:
         free = self.profile.capacity.get(channel, 0) - self.load.get(channel, 0)
         if free <= 0:
             return 0
-        if self.exclusive_held or (channel in exclusive_channels and self.total_load):
+        if self.exclusive_held or (self.total_load and channel in exclusive_channels):
             return 0
         return free
 
     def take(self, channel: str, exclusive_channels: tuple[str, ...]) -> None:
         self.load[channel] = self.load.get(channel, 0) + 1
+        self.total_load += 1
         if channel in exclusive_channels:
             self.exclusive_held += 1
 
     def release(self, channel: str, exclusive_channels: tuple[str, ...]) -> None:
         self.load[channel] = self.load.get(channel, 0) - 1
+        self.total_load -= 1
         if channel in exclusive_channels:
             self.exclusive_held -= 1
