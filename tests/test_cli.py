@@ -232,3 +232,17 @@ def test_check_config_reports_a_broken_plugin_on_one_line(
     assert len(lines) == 1
     assert lines[0].startswith(f"{config}:")
     assert complaint in lines[0]
+
+
+def test_plugins_piped_into_a_closed_reader_exits_quietly() -> None:
+    # The read end is closed before the child has even imported the router, so its
+    # first write meets a broken pipe every time (`router plugins | head -1`).
+    router_script = shutil.which("router") or str(Path(sys.executable).parent / "router")
+    child = subprocess.Popen(
+        [router_script, "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    child.stdout.close()
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0
+    assert b"Traceback" not in stderr
