@@ -144,11 +144,14 @@ class Engine:
         key = record.contact.customer.key
         if key is None:
             return ()
-        entries = []
+        entries: list[HistoryEntry] = []
+        limit = self.config.routing.history_per_customer
         for contact_id in reversed(self._history.get(key, ())):
             other = self.contact(contact_id)
             if other is None or other is record:
                 continue
+            if len(entries) >= limit:
+                break
             entries.append(
                 HistoryEntry(
                     contact_id=contact_id,
@@ -202,14 +205,16 @@ class Engine:
                 record = self.contacts.get(contact_id)
                 if record is not None and record.state is ContactState.WRAPUP:
                     self._finish(record, ContactState.COMPLETED)
-            case EscalationDue(contact_id, generation, step):
+            case EscalationDue(contact_id, epoch, step):
                 record = self.contacts.get(contact_id)
-                if record is not None and record.generation == generation:
+                if record is not None and record.escalation_epoch == epoch:
                     self._escalate(record, step)
-            case ReofferDue(contact_id):
-                record = self.contacts.get(contact_id)
-                if record is not None and record.state is ContactState.QUEUED:
-                    self.matcher.route_contact(record)
+            case ReofferDue(_, agent_id):
+                # Only this agent's view changed: it takes the best contact it may now,
+                # which keeps priority and FIFO order among contacts declined together.
+                agent = self.agents.get(agent_id)
+                if agent is not None:
+                    self.matcher.route_agent(agent)
 
     # ------------------------------------------------------------ contacts
     def _arrive(self, contact: Contact) -> None:
@@ -231,15 +236,17 @@ class Engine:
     def _choose_queue(self, contact: Contact) -> tuple[str | None, str]:
         active = self._active_queues
         if contact.queue is not None:
-            if contact.queue in active:
-                return contact.queue, ""
-            return None, f"unknown queue {contact.queue!r}"
-        chosen = self.plugins.select_queue(contact, self.config.queues)
-        if chosen is None:
-            skills = f" and skills {list(contact.skills)}" if contact.skills else ""
-            return None, f"no queue serves channel {contact.channel!r}{skills}"
+            chosen, by = contact.queue, "the contact names"
+        else:
+            found = self.plugins.select_queue(contact, self.config.queues)
+            if found is None:
+                skills = f" and skills {list(contact.skills)}" if contact.skills else ""
+                return None, f"no queue serves channel {contact.channel!r}{skills}"
+            chosen, by = found, "a plugin chose"
         if chosen not in active:
-            return None, f"a plugin chose unknown queue {chosen!r}"
+            return None, f"{by} unknown queue {chosen!r}"
+        if contact.channel not in self.queues[chosen].channels:
+            return None, f"{by} queue {chosen!r}, which does not take channel {contact.channel!r}"
         return chosen, ""
 
     def _enter_queue(self, record: ContactRecord, queue_name: str) -> None:
@@ -255,11 +262,7 @@ class Engine:
         record.answered_at = None
         record.priority = record.contact.priority + queue.priority + sum(terms.values())
         self.counters[queue_name].entered(record)
-        for step, escalation in enumerate(queue.escalation):
-            self.timers.arm(
-                self.now + escalation.after_seconds,
-                EscalationDue(record.id, record.generation, step),
-            )
+        self._arm_escalations(record)
         self.matcher.push_waiting(record)
         details: dict[str, Any] = {"priority": record.priority}
         if terms:
@@ -267,6 +270,15 @@ class Engine:
         if record.target_agent is not None:
             details["target_agent"] = record.target_agent
         self.publish("queued", record, details=details)
+
+    def _arm_escalations(self, record: ContactRecord) -> None:
+        """Arm the queue's steps not yet taken, counted from entering the queue."""
+        assert record.queue is not None
+        record.escalation_epoch += 1
+        steps = self.queues[record.queue].escalation
+        for step in range(len(record.escalations), len(steps)):
+            due = max(self.now, record.entered_queue_at + steps[step].after_seconds)
+            self.timers.arm(due, EscalationDue(record.id, record.escalation_epoch, step))
 
     def _escalate(self, record: ContactRecord, step: int) -> None:
         if record.state not in (ContactState.QUEUED, ContactState.OFFERED) or record.queue is None:
@@ -280,7 +292,9 @@ class Engine:
         added = tuple(
             name
             for name in escalation.add_queues
-            if name in self.queues and name not in record.queues()
+            if name in self.queues
+            and name not in record.queues()
+            and record.channel in self.queues[name].channels  # a queue that takes the channel
         )
         record.extra_queues += added
         record.priority += escalation.priority_boost
@@ -334,20 +348,27 @@ class Engine:
         delay = self.config.routing.reoffer_delay_seconds
         if delay > 0:
             record.declined_by[agent.id] = self.now + delay
-            self.timers.arm(self.now + delay, ReofferDue(record.id))
+            self.timers.arm(self.now + delay, ReofferDue(record.id, agent.id))
         if record.target_agent == agent.id:
             record.target_agent = None  # a direct transfer that failed goes back to its queue
         kind = "offer_expired" if timed_out else "offer_rejected"
         self.publish(kind, record, agent=agent.id, details={"offer_id": offer.id})
         self.matcher.push_waiting(record)
-        self.matcher.route_contact(record)
+        # The freed agent chooses first, in priority and FIFO order among everything
+        # waiting; only then does the declined contact look for another agent.
+        limit = self.config.routing.missed_offers_before_away
         if timed_out:
             agent.missed_offers += 1
-            limit = self.config.routing.missed_offers_before_away
-            if limit and agent.missed_offers >= limit and agent.state is AgentState.AVAILABLE:
-                self._set_agent_state(agent, AgentState.AWAY, reason="missed offers")
-                return
-        self.matcher.refresh_agent(agent)
+        if (
+            timed_out
+            and limit
+            and agent.missed_offers >= limit
+            and agent.state is AgentState.AVAILABLE
+        ):
+            self._set_agent_state(agent, AgentState.AWAY, reason="missed offers")
+        else:
+            self.matcher.refresh_agent(agent)
+        self.matcher.route_contact(record)
 
     def _withdraw_offer(self, record: ContactRecord, agent: AgentRecord) -> None:
         """Take back an open offer: the agent's capacity is free again, the contact queued."""
@@ -430,6 +451,10 @@ class Engine:
         record = self._require_contact(contact_id)
         if queue is not None and queue not in self._active_queues:
             raise EngineError("bad_request", f"unknown queue {queue!r}")
+        if queue is not None and record.channel not in self.queues[queue].channels:
+            raise EngineError(
+                "bad_request", f"queue {queue!r} does not take channel {record.channel!r}"
+            )
         if agent_id is not None:
             self._require_agent(agent_id)
         if record.state not in _OPEN_FOR_TRANSFER:
@@ -460,9 +485,9 @@ class Engine:
             details["to_agent"] = agent_id
         self.publish("transferred", record, agent=agent_id, details=details)
         self._enter_queue(record, queue or previous)
-        self.matcher.route_contact(record)
         if freed is not None:
-            self.matcher.refresh_agent(freed)
+            self.matcher.refresh_agent(freed)  # the freed agent chooses first (FIFO)
+        self.matcher.route_contact(record)
 
     # -------------------------------------------------------------- agents
     def _upsert_agent(self, profile: AgentProfile) -> None:
@@ -520,6 +545,8 @@ class Engine:
         self.available = AvailableAgents()
         for record in self.contacts.values():
             record.extra_queues = tuple(q for q in record.extra_queues if q in queues)
+            if record.state in (ContactState.QUEUED, ContactState.OFFERED):
+                self._arm_escalations(record)  # the new steps, from entering the queue
             if record.state is ContactState.QUEUED:
                 self.matcher.push_waiting(record)
         for agent in self.agents.values():

@@ -126,7 +126,9 @@ class Matcher:
             if best is None:
                 return
             self.offer(best[4], agent, best_via)
-            if not engine.available.is_placed(agent.id):
+            # Out of the index means full for its queues, not necessarily full: a
+            # direct transfer may still fit, so ask the capacity itself.
+            if not any(agent.free_on(c, exclusive) > 0 for c in agent.profile.capacity):
                 return
 
     def _heads_for(self, agent: AgentRecord, channel: str) -> list[tuple[Entry, str]]:

@@ -38,8 +38,11 @@ class ContactRecord:
     #: bumped whenever the contact leaves or re-enters the waiting structures:
     #: entries carrying an older version are stale
     version: int = 0
-    #: bumped on every (re)queueing into a queue: older escalation timers are void
+    #: bumped on every (re)queueing into a queue: older waiting-clock entries are void
     generation: int = 0
+    #: bumped whenever the escalation steps are armed again (new queue, reload):
+    #: timers carrying an older epoch are void
+    escalation_epoch: int = 0
     offer: Offer | None = None
     agent_id: str | None = None
     #: a transfer to one agent: only that agent may take the contact

@@ -24,16 +24,17 @@ class WrapupEnd:
 @dataclass(frozen=True, slots=True)
 class EscalationDue:
     contact_id: str
-    #: the contact's queue generation: a transfer starts the steps again
-    generation: int
+    #: the contact's escalation epoch: a transfer or a reload arms the steps again
+    epoch: int
     step: int
 
 
 @dataclass(frozen=True, slots=True)
 class ReofferDue:
-    """A declined contact may go back to the agents who declined it."""
+    """An agent that declined a contact may take it again."""
 
     contact_id: str
+    agent_id: str
 
 
 TimerKey = OfferExpiry | WrapupEnd | EscalationDue | ReofferDue
