@@ -42,12 +42,17 @@ TimerKey = OfferExpiry | WrapupEnd | EscalationDue | ReofferDue
 
 class Timers:
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TimerKey]] = []
+        #: (due, rank, seq, key): at one instant, lower ranks fire first, then arming order
+        self._heap: list[tuple[float, int, int, TimerKey]] = []
         self._seq = 0
 
     def arm(self, due: float, key: TimerKey) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, key))
+        # A reoffer delay ending lets an agent choose among what waits; it goes first
+        # so that other timers of the same instant (an expiry that re-routes a
+        # contact) cannot take that agent out of FIFO order.
+        rank = 0 if isinstance(key, ReofferDue) else 1
+        heapq.heappush(self._heap, (due, rank, self._seq, key))
 
     def next_due(self) -> float | None:
         return self._heap[0][0] if self._heap else None
@@ -55,7 +60,7 @@ class Timers:
     def pop_due(self, now: float) -> tuple[float, TimerKey] | None:
         """The earliest timer due at or before `now`, removed, with its due time."""
         if self._heap and self._heap[0][0] <= now:
-            due, _, key = heapq.heappop(self._heap)
+            due, _, _, key = heapq.heappop(self._heap)
             return due, key
         return None
 
