@@ -39,9 +39,8 @@ Checked after every step:
 - a refused event is refused with the code the contract gives and changes
   nothing.
 
-The engine bugs the machine found are kept as tests at the end of this file:
-regression tests for the fixed ones; those not fixed yet are xfails, named in
-`KNOWN_BUGS` and tolerated where they show.
+The engine bugs the machine found are kept as regression tests at the end of
+this file, each in the fewest events that show it.
 """
 
 from __future__ import annotations
@@ -164,11 +163,6 @@ RELOAD_C = EngineConfig(
     routing=BASE.routing,
 )
 CONFIGS = (BASE, RELOAD_A, RELOAD_B, RELOAD_C)
-
-#: Engine bugs this machine found that are not fixed yet: each is tolerated where it
-#: shows, by name, and kept as an xfail test at the end of this file. Fixing one: drop
-#: its name here and the xfail mark from its test.
-KNOWN_BUGS = frozenset({"reload-drops-channel"})
 
 AGENT_IDS = ("a0", "a1", "a2", "a3", "a4", "ghost")
 CHANNELS = ("voice", "chat", "email", "sms", "whatsapp")
@@ -1024,11 +1018,6 @@ def _idle_matches(engine: Engine) -> list[str]:
                 queue = engine.queues[name]
                 if not _serves(agent, queue):
                     continue
-                if record.channel not in queue.channels and "reload-drops-channel" in KNOWN_BUGS:
-                    # A reload took the contact's channel off its queue: it is served only
-                    # when an agent frees up, never when it is routed itself. A known engine
-                    # bug: see test_reload_that_drops_a_channel_keeps_its_contacts_routed.
-                    continue
                 level = requirement(engine, record, name)[0]
                 if _lacks(agent, record, queue, level) is None:
                     found.append(
@@ -1073,8 +1062,7 @@ def test_longer_random_event_sequences_keep_the_invariants() -> None:
 
 # --------------------------------------------------- engine bugs the machine found
 # Each test states the behaviour DESIGN and CONTRACT ask for, in the fewest events
-# that show a bug the machine found. Fixed ones stay as regression tests; those not
-# fixed yet are xfails the machine tolerates by their `KNOWN_BUGS` names.
+# that show a bug the machine found; all are fixed and stay as regression tests.
 
 ONE_CHAT_QUEUE = QueueConfig(name="support", channels=("chat",), skills=("support",))
 
@@ -1260,14 +1248,6 @@ def test_offer_history_keeps_to_history_per_customer() -> None:
     assert [entry.contact_id for entry in offer.customer_history] == ["c4", "c3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine bug: a reload that takes a channel off a queue leaves the contacts on"
-    " that channel in it; agents reach them only when they free up (Matcher.route_agent"
-    " reads every bucket), the contacts never reach an idle agent themselves (the"
-    " availability lists follow the new channels)",
-)
 def test_reload_that_drops_a_channel_keeps_its_contacts_routed() -> None:
     billing = QueueConfig(name="billing", channels=("email", "whatsapp"), skills=("billing",))
     h = RouterHarness(EngineConfig(queues=(billing,)))

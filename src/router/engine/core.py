@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from router.engine.available import AvailableAgents
@@ -59,8 +60,9 @@ class Engine:
         self.config = config
         self.now = 0.0
         self.queues: dict[str, QueueConfig] = {q.name: q for q in config.queues}
-        #: the queues a new contact may enter (retired ones only finish their contacts)
-        self._active_queues = frozenset(self.queues)
+        #: the queues a new contact may enter, with the channels they take for new
+        #: contacts (retired queues and channels only finish the contacts they hold)
+        self._active_queues = {q.name: frozenset(q.channels) for q in config.queues}
         self.contacts: dict[str, ContactRecord] = {}
         self.finished: OrderedDict[str, ContactRecord] = OrderedDict()
         self.agents: dict[str, AgentRecord] = {}
@@ -245,7 +247,7 @@ class Engine:
             chosen, by = found, "a plugin chose"
         if chosen not in active:
             return None, f"{by} unknown queue {chosen!r}"
-        if contact.channel not in self.queues[chosen].channels:
+        if contact.channel not in active[chosen]:
             return None, f"{by} queue {chosen!r}, which does not take channel {contact.channel!r}"
         return chosen, ""
 
@@ -294,7 +296,7 @@ class Engine:
             for name in escalation.add_queues
             if name in self.queues
             and name not in record.queues()
-            and record.channel in self.queues[name].channels  # a queue that takes the channel
+            and record.channel in self._active_queues.get(name, ())  # takes the channel
         )
         record.extra_queues += added
         record.priority += escalation.priority_boost
@@ -451,7 +453,7 @@ class Engine:
         record = self._require_contact(contact_id)
         if queue is not None and queue not in self._active_queues:
             raise EngineError("bad_request", f"unknown queue {queue!r}")
-        if queue is not None and record.channel not in self.queues[queue].channels:
+        if queue is not None and record.channel not in self._active_queues[queue]:
             raise EngineError(
                 "bad_request", f"queue {queue!r} does not take channel {record.channel!r}"
             )
@@ -530,14 +532,24 @@ class Engine:
 
     # -------------------------------------------------------------- config
     def _replace_config(self, config: EngineConfig) -> None:
-        """Apply a reloaded config; contacts in a queue that is gone keep its old settings."""
-        in_use = {name for r in self.contacts.values() for name in r.queues()}
-        queues = {q.name: q for q in config.queues}
-        for name in in_use - queues.keys():
+        """Apply a reloaded config without stranding a contact: a queue that is gone keeps
+        its old settings, and a channel taken off a queue stays on it, for the contacts
+        already there; neither takes new contacts."""
+        in_use: dict[str, set[str]] = {}
+        for record in self.contacts.values():
+            for name in record.queues():
+                in_use.setdefault(name, set()).add(record.channel)
+        queues = {}
+        for queue in config.queues:
+            kept = sorted(in_use.get(queue.name, set()) - set(queue.channels))
+            queues[queue.name] = (
+                replace(queue, channels=(*queue.channels, *kept)) if kept else queue
+            )
+        for name in in_use.keys() - queues.keys():
             queues[name] = self.queues[name]  # retired: serves its contacts, takes no new ones
         self.config = config
         self.queues = queues
-        self._active_queues = frozenset(q.name for q in config.queues)
+        self._active_queues = {q.name: frozenset(q.channels) for q in config.queues}
         for name in queues:
             self.counters.setdefault(name, QueueCounters(name))
         exclusive = config.routing.exclusive_channels
