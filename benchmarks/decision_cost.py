@@ -274,10 +274,7 @@ class Workload:
 
 def build_engine(workload: Workload) -> Engine:
     plugins: RouterPlugins = load_plugins(entry_points_enabled=False)
-    defaults: dict[str, dict[str, Any]] = {}
-    for option in plugins.plugin_options():
-        defaults.setdefault(option.plugin, {})[option.name] = option.default
-    plugins.configure(defaults)
+    plugins.configure(plugins.default_options())
     return Engine(EngineConfig(queues=workload.queues, routing=RoutingSettings()), plugins)
 
 

@@ -16,6 +16,7 @@ managers in one process never share settings or memory. A module without
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import sys
@@ -88,6 +89,13 @@ class RouterPlugins:
     # -- the hooks, typed ----------------------------------------------
     def plugin_options(self) -> list[PluginOption]:
         return [opt for opts in self.pm.hook.router_plugin_options() for opt in opts]
+
+    def default_options(self) -> dict[str, dict[str, Any]]:
+        """Every declared option at its default, by plugin: what an empty config means."""
+        options: dict[str, dict[str, Any]] = {}
+        for option in self.plugin_options():
+            options.setdefault(option.plugin, {})[option.name] = copy.deepcopy(option.default)
+        return options
 
     def configure(self, options: Mapping[str, Mapping[str, Any]]) -> None:
         self.pm.hook.router_configure(options=options)

@@ -39,18 +39,11 @@ from router.model import (
     QueueConfig,
     RouterEvent,
 )
-from router.plugins import RouterPlugins, load_plugins
+from router.plugins import load_plugins
 
 DEFAULT_CONFIG = EngineConfig(
     queues=(QueueConfig(name="support", channels=KNOWN_CHANNELS, skills=("support",)),)
 )
-
-
-def default_options(plugins: RouterPlugins) -> dict[str, dict[str, Any]]:
-    options: dict[str, dict[str, Any]] = {}
-    for option in plugins.plugin_options():
-        options.setdefault(option.plugin, {})[option.name] = option.default
-    return options
 
 
 class RouterHarness:
@@ -65,7 +58,7 @@ class RouterHarness:
         entry_points: bool = False,
     ) -> None:
         self.plugins = load_plugins(extra=extra_plugins, entry_points_enabled=entry_points)
-        merged = default_options(self.plugins)
+        merged = self.plugins.default_options()
         for plugin, values in (options or {}).items():
             merged.setdefault(plugin, {}).update(values)
         self.plugins.configure(merged)
