@@ -383,6 +383,12 @@ class Engine:
         record.offer = None
         record.state = ContactState.QUEUED
 
+    def _end_assignment(self, record: ContactRecord, agent: AgentRecord) -> None:
+        """The agent no longer holds the contact: its capacity is free, its idle time restarts."""
+        agent.contacts.discard(record.id)
+        agent.release(record.channel, self.config.routing.exclusive_channels)
+        agent.idle_since = self.now
+
     def _complete(self, record: ContactRecord, outcome: str, csat: int | None) -> None:
         if record.state is not ContactState.ASSIGNED:
             raise EngineError("conflict", f"contact {record.id} is {record.state}, not assigned")
@@ -412,9 +418,7 @@ class Engine:
         """End an assignment (after wrap-up): the agent's capacity is free again."""
         assert record.agent_id is not None
         agent = self.agents[record.agent_id]
-        agent.contacts.discard(record.id)
-        agent.release(record.channel, self.config.routing.exclusive_channels)
-        agent.idle_since = self.now
+        self._end_assignment(record, agent)
         details: dict[str, Any] = {"outcome": record.outcome}
         if record.csat is not None:
             details["csat"] = record.csat
@@ -472,9 +476,7 @@ class Engine:
         if record.state is ContactState.ASSIGNED:
             assert record.agent_id is not None
             freed = self.agents[record.agent_id]
-            freed.contacts.discard(record.id)
-            freed.release(record.channel, self.config.routing.exclusive_channels)
-            freed.idle_since = self.now
+            self._end_assignment(record, freed)
             record.agent_id = None
         else:
             self.counters[record.queue].left()

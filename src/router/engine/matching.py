@@ -57,7 +57,7 @@ class Matcher:
         return (
             level is not None
             and agent.free_on(record.channel, engine.config.routing.exclusive_channels) > 0
-            and record.declined_by.get(agent.id, -1.0) <= engine.now
+            and not record.declined(agent.id, engine.now)
             and self.meets(agent, level, self.requirement(record, queue_name))
         )
 
@@ -136,7 +136,7 @@ class Matcher:
         now = engine.now
 
         def declined(record: ContactRecord) -> bool:
-            return record.declined_by.get(agent.id, -1.0) > now
+            return record.declined(agent.id, now)
 
         heads: list[tuple[Entry, str]] = []
         personal = engine.waiting.personal(agent.id)
@@ -180,7 +180,7 @@ class Matcher:
             if (
                 agent is not None
                 and agent.free_on(record.channel, exclusive) > 0
-                and record.declined_by.get(agent.id, -1.0) <= engine.now
+                and not record.declined(agent.id, engine.now)
             ):
                 self.offer(record, agent, record.queue or "")
             return
@@ -213,7 +213,6 @@ class Matcher:
         exclusive = engine.config.routing.exclusive_channels
         now = engine.now
         channel = record.channel
-        declined = record.declined_by
         candidates: list[AgentRecord] = []
         via: dict[str, str] = {}
         for name in record.queues():
@@ -228,7 +227,7 @@ class Matcher:
                 if (
                     agent.levels[name] < level
                     or agent.id in via
-                    or (declined and declined.get(agent.id, -1.0) > now)
+                    or record.declined(agent.id, now)
                     or (extra and not all(agent.profile.skills.get(s, 0) >= level for s in extra))
                     or agent.free_on(channel, exclusive) <= 0
                 ):

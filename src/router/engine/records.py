@@ -64,6 +64,10 @@ class ContactRecord:
     def channel(self) -> str:
         return self.contact.channel
 
+    def declined(self, agent_id: str, now: float) -> bool:
+        """The agent rejected or missed this contact and its reoffer delay still runs."""
+        return bool(self.declined_by) and self.declined_by.get(agent_id, -1.0) > now
+
     def queues(self) -> tuple[str, ...]:
         """The queues whose agents may take the contact now."""
         if self.queue is None:
