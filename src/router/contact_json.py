@@ -12,7 +12,8 @@ Rules, so that every entry point (HTTP, MQTT, simulator) refuses the same things
 - `id`, when given, is a non-empty string of at most 200 characters and wins
   over the `contact_id` the caller assigned.
 - `customer` is an object whose `id`, `name`, `email`, `phone`, `tier` and
-  `language` are strings; `tier` defaults to "standard".
+  `language` are strings; `tier` defaults to "standard". `handles` maps a
+  channel to the customer's id there (`{"whatsapp": "447700900123"}`).
 - `subject` (at most 1,000 characters) and `body` (at most 100,000) are strings.
 - `queue` and `thread_id` are non-empty strings.
 - `skills` is a list of non-empty strings; `priority` an integer (not a
@@ -113,7 +114,18 @@ def _customer(value: object) -> Customer:
         if not isinstance(item, str):
             raise ModelError(f"customer.{name} must be a string, not {_kind(item)}")
         fields[name] = item
-    return Customer(**fields)
+    return Customer(**fields, handles=_handles(value.get("handles")))
+
+
+def _handles(value: object) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise ModelError(f"customer.handles must be an object, not {_kind(value)}")
+    for channel, handle in value.items():
+        if not isinstance(handle, str) or not handle or len(handle) > MAX_ID_LENGTH:
+            raise ModelError(f"customer.handles.{channel} must be a non-empty string")
+    return MappingProxyType(dict(value))
 
 
 def _text(value: object, name: str, limit: int) -> str:

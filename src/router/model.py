@@ -63,17 +63,37 @@ class Customer:
     phone: str | None = None
     tier: str = "standard"
     language: str | None = None
+    #: the customer's ids on channels that have their own (WhatsApp wa_id, Messenger
+    #: page-scoped id), keyed by channel
+    handles: Mapping[str, str] = field(default_factory=_empty_mapping)
 
     @property
     def key(self) -> str | None:
-        """The identity used for history and sticky routing: id, else e-mail, else phone."""
+        """The first identity of `identities()`; the engine links all of them to one customer."""
+        identities = self.identities()
+        return identities[0] if identities else None
+
+    def identities(self) -> tuple[str, ...]:
+        """Every identifier this contact gives for its customer, strongest first.
+
+        E-mail addresses are compared without case, phone numbers by their
+        digits (and a leading +), so "+44 20 7946 0018" and "+442079460018" match.
+        """
+        found = []
         if self.id:
-            return f"id:{self.id}"
+            found.append(f"id:{self.id}")
         if self.email:
-            return f"email:{self.email.lower()}"
-        if self.phone:
-            return f"phone:{self.phone}"
-        return None
+            found.append(f"email:{self.email.strip().lower()}")
+        if self.phone and (phone := normalize_phone(self.phone)):
+            found.append(f"phone:{phone}")
+        found.extend(f"{channel}:{value}" for channel, value in sorted(self.handles.items()))
+        return tuple(found)
+
+
+def normalize_phone(phone: str) -> str:
+    """Digits only, with the leading + kept: the form phone numbers are compared in."""
+    digits = "".join(char for char in phone if char.isdigit())
+    return ("+" + digits if phone.strip().startswith("+") else digits) if digits else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +127,7 @@ class Contact:
         }
 
 
-def _customer_items(customer: Customer) -> list[tuple[str, str | None]]:
+def _customer_items(customer: Customer) -> list[tuple[str, Any]]:
     return [
         ("id", customer.id),
         ("name", customer.name),
@@ -115,6 +135,7 @@ def _customer_items(customer: Customer) -> list[tuple[str, str | None]]:
         ("phone", customer.phone),
         ("tier", customer.tier),
         ("language", customer.language),
+        ("handles", dict(customer.handles) or None),
     ]
 
 

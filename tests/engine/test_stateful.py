@@ -923,7 +923,9 @@ class RouterMachine(RuleBasedStateMachine):
 
     def _check_history(self, effect: SendOffer) -> None:
         """An offer carries the customer's other recent contacts, newest first (DESIGN 9)."""
-        key = effect.contact.customer.key
+        record = self.engine.contact(effect.contact.id)
+        assert record is not None
+        key = record.customer
         history = effect.customer_history
         if key is None:
             assert history == (), f"{effect.offer.id}: history for a customer nobody knows"
@@ -936,7 +938,9 @@ class RouterMachine(RuleBasedStateMachine):
         for entry in history:
             other = self.engine.contact(entry.contact_id)
             assert other is not None
-            assert other.contact.customer.key == key, f"{entry.contact_id} is another customer's"
+            assert other.customer is not None
+            same = self.engine.customers.find(other.customer) == self.engine.customers.find(key)
+            assert same, f"{entry.contact_id} is another customer's"
         assert [e.at for e in history] == sorted((e.at for e in history), reverse=True)
 
     @invariant()

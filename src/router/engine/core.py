@@ -13,12 +13,13 @@ that gains free capacity takes the best waiting contact it is eligible for.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from router.engine.available import AvailableAgents
+from router.engine.customers import CustomerDirectory
 from router.engine.effects import Effect, EngineError, Publish, RevokeOffer, SendOffer
 from router.engine.events import (
     AgentStateChanged,
@@ -74,8 +75,7 @@ class Engine:
         self.waiting = WaitingContacts(config.routing.aging_seconds)
         self.available = AvailableAgents()
         self.matcher = Matcher(self)
-        self._history: dict[str, deque[str]] = {}
-        self.last_agent_by_customer: dict[str, str] = {}
+        self.customers = CustomerDirectory(config.routing.history_per_customer)
         self.last_agent_by_thread: dict[str, str] = {}
         self._seq = 0
         self._offer_seq = 0
@@ -143,12 +143,11 @@ class Engine:
 
     def customer_history(self, record: ContactRecord) -> tuple[HistoryEntry, ...]:
         """The customer's recent contacts on every channel, newest first, this one left out."""
-        key = record.contact.customer.key
-        if key is None:
+        if record.customer is None:
             return ()
         entries: list[HistoryEntry] = []
         limit = self.config.routing.history_per_customer
-        for contact_id in reversed(self._history.get(key, ())):
+        for contact_id in self.customers.recent(record.customer):
             other = self.contact(contact_id)
             if other is None or other is record:
                 continue
@@ -179,11 +178,13 @@ class Engine:
                 self._set_agent_state(self._require_agent(agent_id), state, reason=None)
             case OfferAnswered(offer_id, accept, agent_id):
                 self._answer(offer_id, accept, agent_id)
-            case ContactCompleted(contact_id, outcome, csat):
-                self._complete(self._require_contact(contact_id), outcome, csat)
-            case ContactAbandoned(contact_id):
-                self._abandon(self._require_contact(contact_id))
-            case ContactTransferred(contact_id, queue, agent_id):
+            case ContactCompleted(contact_id, outcome, csat, by_agent):
+                self._complete(self._require_contact(contact_id, by_agent), outcome, csat)
+            case ContactAbandoned(contact_id, by_agent):
+                self._abandon(self._require_contact(contact_id, by_agent))
+            case ContactTransferred(contact_id, queue, agent_id, by_agent):
+                if by_agent is not None:
+                    self._require_contact(contact_id, by_agent)
                 self._transfer(contact_id, queue, agent_id)
             case ConfigReplaced(config):
                 self._replace_config(config)
@@ -332,9 +333,8 @@ class Engine:
         counters = self.counters[record.queue]
         counters.left()
         counters.answered_after(wait, self.queues[record.queue].sla_seconds)
-        customer = record.contact.customer.key
-        if customer is not None:
-            self.last_agent_by_customer[customer] = agent.id
+        if record.customer is not None:
+            self.customers.set_last_agent(record.customer, record.seq, agent.id)
         if record.contact.thread_id is not None:
             self.last_agent_by_thread[record.contact.thread_id] = agent.id
         details: dict[str, Any] = {"offer_id": offer_id, "wait_seconds": wait}
@@ -551,6 +551,7 @@ class Engine:
             queues[name] = self.queues[name]  # retired: serves its contacts, takes no new ones
         self.config = config
         self.queues = queues
+        self.customers.history_limit = config.routing.history_per_customer
         self._active_queues = {q.name: frozenset(q.channels) for q in config.queues}
         for name in queues:
             self.counters.setdefault(name, QueueCounters(name))
@@ -574,10 +575,16 @@ class Engine:
             self.matcher.refresh_agent(agent)
 
     # ------------------------------------------------------------- helpers
-    def _require_contact(self, contact_id: str) -> ContactRecord:
+    def _require_contact(self, contact_id: str, by_agent: str | None = None) -> ContactRecord:
+        """The contact; with `by_agent`, only when that agent holds it or has its offer."""
         record = self.contact(contact_id)
         if record is None:
             raise EngineError("not_found", f"no contact {contact_id}")
+        if by_agent is not None and by_agent not in (
+            record.agent_id,
+            record.offer.agent_id if record.offer else None,
+        ):
+            raise EngineError("forbidden", f"contact {contact_id} is not with agent {by_agent}")
         return record
 
     def _require_agent(self, agent_id: str) -> AgentRecord:
@@ -594,15 +601,9 @@ class Engine:
         self._effects.append(effect)
 
     def _remember_for_customer(self, record: ContactRecord) -> None:
-        key = record.contact.customer.key
-        if key is None:
-            return
-        history = self._history.get(key)
-        if history is None:
-            history = self._history[key] = deque(
-                maxlen=self.config.routing.history_per_customer + 1
-            )
-        history.append(record.id)
+        record.customer = self.customers.link(record.contact.customer.identities())
+        if record.customer is not None:
+            self.customers.remember(record.customer, record.seq, record.id)
 
     def _retire(self, record: ContactRecord, state: ContactState) -> None:
         record.state = state

@@ -44,11 +44,15 @@ class ContactCompleted:
     contact_id: str
     outcome: str = "resolved"
     csat: int | None = None
+    #: when given, the contact must be held by this agent (the API passes the caller)
+    by_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ContactAbandoned:
     contact_id: str
+    #: when given, the contact must be offered to or held by this agent
+    by_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ class ContactTransferred:
     contact_id: str
     queue: str | None = None
     agent_id: str | None = None
+    #: when given, the contact must be held by this agent (the API passes the caller)
+    by_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

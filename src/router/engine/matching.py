@@ -193,9 +193,7 @@ class Matcher:
         context = RoutingContext(
             now=engine.now,
             customer_history=history,
-            last_agent_for_customer=_get(
-                engine.last_agent_by_customer, record.contact.customer.key
-            ),
+            last_agent_for_customer=engine.customers.last_agent(record.customer),
             last_agent_for_thread=_get(engine.last_agent_by_thread, record.contact.thread_id),
         )
         totals = self._totals(record, queue, candidates, context)
@@ -241,7 +239,7 @@ class Matcher:
         # The customer's and the thread's last agent compete too, when eligible (sticky routing).
         for agent_id in (
             _get(engine.last_agent_by_thread, record.contact.thread_id),
-            _get(engine.last_agent_by_customer, record.contact.customer.key),
+            engine.customers.last_agent(record.customer),
         ):
             if agent_id is None or agent_id in via:
                 continue

@@ -53,6 +53,8 @@ class ContactRecord:
     outcome: str | None = None
     csat: int | None = None
     reason: str | None = None
+    #: the customer's key in the engine's `CustomerDirectory` (None: anonymous)
+    customer: str | None = None
     events: list[RouterEvent] = field(default_factory=list)
 
     # ContactView

@@ -1,0 +1,86 @@
+"""One customer across channels (issue 3): identifiers linked, history and sticky agent shared."""
+
+from __future__ import annotations
+
+from router.engine import ContactCompleted, OfferAnswered
+from router.engine.customers import CustomerDirectory
+from router.model import Customer, EngineConfig, QueueConfig
+from router.testing import RouterHarness
+
+ALL_CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "messenger")
+CONFIG = EngineConfig(queues=(QueueConfig(name="support", channels=ALL_CHANNELS),))
+
+
+def test_identities_normalise_email_case_and_phone_punctuation() -> None:
+    a = Customer(email="Grace@Example.com ", phone="+44 20 7946-0018")
+    b = Customer(email="grace@example.com", phone="+442079460018", handles={"whatsapp": "4420"})
+    assert a.identities() == ("email:grace@example.com", "phone:+442079460018")
+    assert b.identities()[:2] == a.identities()
+    assert b.identities()[2] == "whatsapp:4420"
+    assert Customer().identities() == ()
+
+
+def test_directory_links_transitively_and_merges_histories_in_arrival_order() -> None:
+    directory = CustomerDirectory(history_limit=10)
+    email = directory.link(("email:g@x",))
+    phone = directory.link(("phone:+1",))
+    assert email is not None
+    assert phone is not None
+    assert email != phone
+    directory.remember(email, 1, "c1")
+    directory.remember(phone, 2, "c2")
+    directory.set_last_agent(phone, 2, "a2")
+    directory.set_last_agent(email, 1, "a1")
+    # a chat that gives both joins them
+    joined = directory.link(("email:g@x", "phone:+1"))
+    directory.remember(joined, 3, "c3")
+    assert directory.find("email:g@x") == directory.find("phone:+1") == joined
+    assert directory.recent("phone:+1") == ["c3", "c2", "c1"]
+    assert directory.last_agent("email:g@x") == "a2", "the latest answered contact's agent"
+    assert directory.link(()) is None
+
+
+def test_history_is_bounded_after_a_merge() -> None:
+    directory = CustomerDirectory(history_limit=2)
+    for seq in range(5):
+        directory.remember(directory.link((f"email:{seq % 2}",)) or "", seq, f"c{seq}")
+    directory.link(("email:0", "email:1"))
+    assert directory.recent("email:0") == ["c4", "c3", "c2"]  # limit + 1: one is the contact itself
+
+
+def test_an_offer_carries_the_customers_contacts_from_every_channel() -> None:
+    h = RouterHarness(CONFIG)
+    h.add_agent("a1", skills={}, capacity=dict.fromkeys(ALL_CHANNELS, 5))
+    h.arrive(id="e1", channel="email", customer={"email": "grace@example.com"}, subject="invoice")
+    h.send(OfferAnswered(h.offers[-1].offer.id, True))
+    h.send(ContactCompleted("e1"))
+    # a chat giving e-mail and phone links the phone number to that customer
+    h.arrive(
+        id="ch1", channel="chat", customer={"email": "GRACE@example.com", "phone": "+1 555 0100"}
+    )
+    # WhatsApp knows only the phone number (and its own id)
+    h.arrive(
+        id="wa1",
+        channel="whatsapp",
+        customer={"phone": "+15550100", "handles": {"whatsapp": "15550100"}},
+    )
+    offer = h.offers[-1]
+    assert offer.contact.id == "wa1"
+    assert [entry.contact_id for entry in offer.customer_history] == ["ch1", "e1"]
+    assert [entry.channel for entry in offer.customer_history] == ["chat", "email"]
+
+
+def test_sticky_agent_follows_the_customer_across_channels() -> None:
+    h = RouterHarness(CONFIG)
+    h.add_agent("a1", skills={}, capacity={"email": 1, "sms": 1})
+    h.add_agent("a2", skills={}, capacity={"email": 1, "sms": 1})
+    h.arrive(id="e1", channel="email", customer={"email": "g@example.com", "phone": "+1555"})
+    first = h.offers[-1].offer.agent_id
+    h.send(OfferAnswered(h.offers[-1].offer.id, True))
+    h.send(ContactCompleted("e1"))
+    h.advance(60)
+    # the other agent has been idle longer now, but the customer's last agent wins on sticky
+    h.arrive(id="s1", channel="sms", customer={"phone": "+1 555"})
+    offer = h.offers[-1]
+    assert offer.offer.agent_id == first
+    assert h.engine.contacts["s1"].customer == h.engine.customers.find("email:g@example.com")
