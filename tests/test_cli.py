@@ -20,6 +20,7 @@ EXAMPLE_SECRETS = (
     "META_APP_SECRET",
     "META_VERIFY_TOKEN",
     "TWILIO_AUTH_TOKEN",
+    "CHAT_SITE_TOKEN",
 )
 
 QUEUE = '[[queues]]\nname = "support"\nchannels = ["chat"]\n'

@@ -81,6 +81,7 @@ def test_example_config_passes() -> None:
         "META_APP_SECRET",
         "META_VERIFY_TOKEN",
         "TWILIO_AUTH_TOKEN",
+        "CHAT_SITE_TOKEN",
     }
     support = config.engine.queue("support")
     assert support is not None

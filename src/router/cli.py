@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -19,6 +19,8 @@ from router.config import DEFAULT_CONFIG_PATH, ConfigError, RouterConfig, load_c
 from router.plugins import PluginInfo, PluginLoadError, RouterPlugins, load_plugins
 
 if TYPE_CHECKING:
+    import asyncio
+
     # what `add_subparsers` returns; argparse gives it no public name
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -48,13 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    # The daemon and the simulator add their subcommands here, one
-    # `_add_NAME(commands)` each, in this order: run, check-config, plugins,
-    # simulate, version (the order of `router --help` and of CONTRACT 1).
+    # One `_add_NAME(commands)` per subcommand, in the order of CONTRACT 1:
+    # run, check-config, plugins, simulate, version.
+    _add_run(commands)
     _add_check_config(commands)
     _add_plugins(commands)
     _add_version(commands)
     return parser
+
+
+def _add_run(commands: Commands) -> None:
+    cmd = commands.add_parser(
+        "run",
+        help="run the daemon",
+        description="Route contacts: HTTP API, MQTT, SMTP and channel webhooks. SIGTERM or"
+        " SIGINT drains and stops; SIGHUP reloads the config.",
+    )
+    cmd.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, metavar="FILE")
+    cmd.add_argument(
+        "--log-level",
+        default=os.environ.get("ROUTER_LOG_LEVEL", "info"),
+        choices=("debug", "info", "warning", "error"),
+        help="default: $ROUTER_LOG_LEVEL or info",
+    )
+    cmd.set_defaults(handler=_run)
 
 
 def _add_check_config(commands: Commands) -> None:
@@ -82,6 +101,38 @@ def _add_plugins(commands: Commands) -> None:
 def _add_version(commands: Commands) -> None:
     cmd = commands.add_parser("version", help="print the version")
     cmd.set_defaults(handler=_version)
+
+
+# -- run ---------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    # Imported here: the daemon pulls in aiohttp, aiomqtt and aiosmtpd, which the
+    # other subcommands do not need.
+    import asyncio
+
+    from router.runtime.daemon import StartupError, serve
+    from router.runtime.logs import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        config, plugins = load_config_and_plugins(args.config)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_INVALID
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(config, plugins))
+    except StartupError as exc:
+        print(f"router: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # not on Windows: the default loop does
+        return None
+    return uvloop.new_event_loop
 
 
 # -- check-config ------------------------------------------------------------

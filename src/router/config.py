@@ -51,7 +51,18 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/router.toml")
-TOP_KEYS = ("http", "mqtt", "smtp", "store", "auth", "channels", "routing", "queues", "plugins")
+TOP_KEYS = (
+    "http",
+    "mqtt",
+    "smtp",
+    "store",
+    "auth",
+    "limits",
+    "channels",
+    "routing",
+    "queues",
+    "plugins",
+)
 PORT_MIN, PORT_MAX = 1, 65535
 _MQTT_SCHEMES = ("mqtt://", "mqtts://")
 #: how plugins name an option in their errors (router_plugins._options): plugins.NAME.OPTION
@@ -96,6 +107,20 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Sizes and backlogs past which input is refused with a clear error, never lost silently."""
+
+    #: HTTP request body (413 above it)
+    max_request_bytes: int = 1_048_576
+    #: inbound MQTT payload (dead-lettered above it)
+    max_mqtt_payload_bytes: int = 262_144
+    #: SMTP message (552 above it)
+    max_email_bytes: int = 10_485_760
+    #: events waiting for the engine; above it HTTP answers 503 with Retry-After
+    max_pending_events: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class PluginsConfig:
     #: plugin files or folders, relative paths taken from the config file's folder
     paths: tuple[Path, ...] = ()
@@ -112,6 +137,7 @@ class RouterConfig:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     #: each `[channels.NAME]` table as written, `env:` secrets resolved
     channels: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty, repr=False)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
@@ -177,6 +203,7 @@ def _load(
         smtp=_read_smtp(root),
         store=_read_store(root),
         auth=_read_auth(root),
+        limits=_read_limits(root),
         channels=_read_channels(root),
         plugins=PluginsConfig(paths=sources.paths, disable=sources.disable, options=options),
         engine=EngineConfig(queues=read_queues(root, strategies), routing=read_routing(root)),
@@ -266,6 +293,14 @@ def _read_store(root: Table) -> StoreConfig:
 def _read_auth(root: Table) -> AuthConfig:
     table = _section(root, "auth", ("admin_token",))
     return AuthConfig(admin_token=table.optional_secret("admin_token"))
+
+
+def _read_limits(root: Table) -> LimitsConfig:
+    default = LimitsConfig()
+    keys = ("max_request_bytes", "max_mqtt_payload_bytes", "max_email_bytes", "max_pending_events")
+    table = _section(root, "limits", keys)
+    values = {key: table.integer(key, getattr(default, key), low=1, high=2**31) for key in keys}
+    return LimitsConfig(**values)
 
 
 def _read_channels(root: Table) -> Mapping[str, Mapping[str, Any]]:

@@ -40,6 +40,9 @@ ENTRY_POINT_GROUP = "router"
 
 #: The built-in plugins, registered in this order through the same hooks as any other.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "router_plugins.channels.email",
+    "router_plugins.channels.twilio",
+    "router_plugins.channels.meta",
     "router_plugins.channels.normalized",
     "router_plugins.queues.queue_match",
     "router_plugins.priority.vip",

@@ -37,6 +37,7 @@ def test_declared_options_name_their_own_plugin() -> None:
         ("complaint", "keywords"),
         ("channel_urgency", "urgency"),
         ("outcomes", "prior_weight"),
+        ("email", "queues_by_recipient"),
     }
     for option in options:
         assert isinstance(option.default, option.type), option

@@ -1,0 +1,167 @@
+"""`router run`: the daemon, one asyncio task group on uvloop.
+
+Named tasks: `engine` (the core's single writer, which also fires timers),
+`mqtt` (the bridge, reconnecting on its own) and the HTTP and SMTP servers,
+which aiohttp and asyncio run on the loop. SIGTERM or SIGINT drains: the
+listeners stop taking input, the events already taken are applied, the MQTT
+outbox is flushed (bounded), then everything stops and the exit code is 0.
+SIGHUP reloads the config (CONTRACT 6), like `POST /v1/admin/reload`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import ipaddress
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from router.config import ConfigError, RouterConfig
+from router.plugins import RouterPlugins
+from router.runtime.app import build_app
+from router.runtime.auth import Tokens, load_or_create_key
+from router.runtime.core import RouterCore
+from router.runtime.http_common import Health
+from router.runtime.metrics import RouterMetrics
+from router.runtime.mqtt import MqttBridge
+from router.runtime.smtp import start_smtp, stop_smtp
+
+log = logging.getLogger("router.daemon")
+
+#: how long a drain waits for the MQTT outbox to empty before giving up on it
+DRAIN_SECONDS = 10.0
+
+
+class StartupError(Exception):
+    """The daemon cannot start as configured; the message says why and what to do."""
+
+
+def check_startable(config: RouterConfig) -> None:
+    """Refuse configurations that would expose the router unprotected."""
+    if not _is_loopback(config.http.host) and not config.auth.admin_token:
+        raise StartupError(
+            f"refusing to listen on {config.http.host}:{config.http.port} without an admin "
+            "token: set [auth] admin_token (or its env: variable), or bind 127.0.0.1"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume it is reachable from elsewhere
+
+
+async def serve(
+    config: RouterConfig,
+    plugins: RouterPlugins,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT when `stop` is None), then drain."""
+    check_startable(config)
+    loop = asyncio.get_running_loop()
+    stop = stop or _stop_on_signals(loop)
+    core = RouterCore(config, plugins)
+    health = Health(parts={"engine": "ok"})
+    tokens = Tokens(config.auth.admin_token, load_or_create_key(_key_path(config)))
+    metrics = RouterMetrics(core)
+    app = build_app(core, tokens, health, metrics)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    bridge = MqttBridge(core, health) if config.mqtt.url else None
+    if bridge is None:
+        health.set("mqtt", "disabled")
+    with contextlib.suppress(NotImplementedError):  # no SIGHUP on Windows
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_in_background(core, tokens))
+    async with asyncio.TaskGroup() as group:
+        engine_task = group.create_task(core.run(), name="engine")
+        await asyncio.sleep(0)  # let the writer start accepting before any listener does
+        try:
+            site = web.TCPSite(runner, config.http.host, config.http.port, reuse_address=True)
+            await site.start()
+            health.set("http", "ok")
+            smtp = await start_smtp(core, health)
+        except OSError as exc:
+            engine_task.cancel()
+            await runner.cleanup()
+            raise StartupError(f"cannot listen: {exc.strerror or exc}") from exc
+        mqtt_task = group.create_task(bridge.run(), name="mqtt") if bridge else None
+        gc.collect()
+        gc.freeze()  # what start-up built stays: later collections skip it
+        log.info(
+            "router ready",
+            extra={
+                "http": f"{config.http.host}:{config.http.port}",
+                "smtp": f"{config.smtp.host}:{config.smtp.port}",
+                "mqtt": "on" if bridge else "off",
+                "queues": [q.name for q in config.queues],
+            },
+        )
+        if ready is not None:
+            ready()
+        await stop.wait()
+        log.info("draining")
+        await site.stop()
+        await stop_smtp(smtp)
+        core.stop_accepting()
+        await core.drained()
+        if bridge is not None and mqtt_task is not None:
+            await _flush(bridge)
+            mqtt_task.cancel()
+        engine_task.cancel()
+        await runner.cleanup()
+    log.info("stopped")
+
+
+async def _flush(bridge: MqttBridge) -> None:
+    deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+    while bridge.connected and bridge.outbox_size and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    if bridge.outbox_size:
+        log.warning("stopping with %d MQTT messages not yet published", bridge.outbox_size)
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+_reloads: set[asyncio.Task[None]] = set()
+
+
+def _reload_in_background(core: RouterCore, tokens: Tokens) -> None:
+    task = asyncio.get_running_loop().create_task(_reload(core, tokens), name="reload")
+    _reloads.add(task)  # keep a reference until it is done
+    task.add_done_callback(_reloads.discard)
+
+
+async def _reload(core: RouterCore, tokens: Tokens) -> None:
+    try:
+        config = await core.reload()
+    except ConfigError as error:
+        log.error(
+            "reload refused; the old config stays in force",
+            extra={"problems": [str(p) for p in error.problems]},
+        )
+        return
+    except Exception:
+        log.exception("reload failed; the old config stays in force")
+        return
+    tokens.set_admin(config.auth.admin_token)
+    log.info("config reloaded", extra={"queues": [q.name for q in config.queues]})
+
+
+def _key_path(config: RouterConfig) -> Path:
+    """The router's secret key lives beside the store, in its own file."""
+    return config.store.path.parent / "router.key"

@@ -1,0 +1,103 @@
+"""An in-process router on a real TCP port: the HTTP app, the core, no MQTT, no SMTP.
+
+Tests talk to it over real HTTP with aiohttp's client, as an outside caller would.
+Test modules import the helpers as `from inprocess import ...` (this folder is put
+on `sys.path` by `conftest.py`, as `--import-mode=importlib` does not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from router.config import RouterConfig, load_config_and_plugins
+from router.runtime.app import build_app
+from router.runtime.auth import Tokens
+from router.runtime.core import RouterCore
+from router.runtime.http_common import Health
+from router.runtime.metrics import RouterMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = "admin-secret-token"
+ENV = {
+    "ROUTER_ADMIN_TOKEN": ADMIN,
+    "META_APP_SECRET": "meta-secret",
+    "META_VERIFY_TOKEN": "meta-verify",
+    "TWILIO_AUTH_TOKEN": "twilio-secret",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    core: RouterCore
+    base: str
+    http: aiohttp.ClientSession
+
+    async def call(
+        self, method: str, path: str, *, token: str | None = ADMIN, json: Any = None, **kw: Any
+    ) -> tuple[int, Any]:
+        headers = dict(kw.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.http.request(
+            method, self.base + path, json=json, headers=headers, **kw
+        ) as response:
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, await response.text()
+
+    async def agent(self, agent_id: str, **profile: Any) -> str:
+        """Create an available agent; its token."""
+        status, body = await self.call("PUT", f"/v1/agents/{agent_id}", json=profile)
+        assert status == 200, body
+        token: str = body["token"]
+        status, body = await self.call(
+            "POST", f"/v1/agents/{agent_id}/state", token=token, json={"state": "available"}
+        )
+        assert status == 200, body
+        return token
+
+
+def example_config(**limits: int) -> tuple[RouterConfig, Any]:
+    config, plugins = load_config_and_plugins(ROOT / "config" / "router.toml", env=ENV)
+    config = dataclasses.replace(
+        config,
+        mqtt=dataclasses.replace(config.mqtt, url=None),
+        limits=dataclasses.replace(config.limits, **limits),
+    )
+    return config, plugins
+
+
+async def serve_in_process(*, start_writer: bool = True, **limits: int) -> AsyncIterator[Server]:
+    config, plugins = example_config(**limits)
+    core = RouterCore(config, plugins)
+    app = build_app(core, Tokens(ADMIN, b"k" * 32), Health(), RouterMetrics(core, process=False))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    engine = asyncio.create_task(core.run() if start_writer else asyncio.sleep(3600))
+    await asyncio.sleep(0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Server(core, f"http://127.0.0.1:{port}", http)
+    finally:
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+        await runner.cleanup()
