@@ -82,18 +82,18 @@ async def serve(
         health.set("mqtt", "disabled")
     with contextlib.suppress(NotImplementedError):  # no SIGHUP on Windows
         loop.add_signal_handler(signal.SIGHUP, lambda: _reload_in_background(core, tokens))
+    # Listen first, so a taken port fails before anything runs. Requests in the
+    # moment before the writer starts get 503 + Retry-After, like a stopping router.
+    try:
+        site = web.TCPSite(runner, config.http.host, config.http.port, reuse_address=True)
+        await site.start()
+        health.set("http", "ok")
+        smtp = await start_smtp(core, health)
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(f"cannot listen: {exc.strerror or exc}") from exc
     async with asyncio.TaskGroup() as group:
         engine_task = group.create_task(core.run(), name="engine")
-        await asyncio.sleep(0)  # let the writer start accepting before any listener does
-        try:
-            site = web.TCPSite(runner, config.http.host, config.http.port, reuse_address=True)
-            await site.start()
-            health.set("http", "ok")
-            smtp = await start_smtp(core, health)
-        except OSError as exc:
-            engine_task.cancel()
-            await runner.cleanup()
-            raise StartupError(f"cannot listen: {exc.strerror or exc}") from exc
         mqtt_task = group.create_task(bridge.run(), name="mqtt") if bridge else None
         gc.collect()
         gc.freeze()  # what start-up built stays: later collections skip it
