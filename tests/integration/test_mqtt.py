@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -38,16 +37,18 @@ PATIENCE = 20.0
 
 
 def make_core(url: str, core_class: type[RouterCore] = RouterCore) -> RouterCore:
-    config, plugins = load_config_and_plugins(Path(ROOT / "config" / "router.toml"), env=ENV)
+    config, plugins = load_config_and_plugins(ROOT / "config" / "router.toml", env=ENV)
     return core_class(replace(config, mqtt=replace(config.mqtt, url=url)), plugins)
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = PATIENCE) -> None:
     """Wait until `check()` holds; fail with `what` if it never does."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
-    assert check(), what
+    try:
+        async with asyncio.timeout(timeout):
+            while not check():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
 
 
 @dataclass

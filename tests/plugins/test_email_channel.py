@@ -217,6 +217,7 @@ def test_mime_as_a_string_as_an_mqtt_gateway_publishes_it() -> None:
     contact = parse(Plugin(), raw)
     assert contact.body == "Grüße über MQTT"
     assert contact.customer.email == "ada.lovelace@example.com"
+    assert parse(Plugin(), "Subject: \ud800 lone\n\nbody").subject == "? lone"
 
 
 # ---------------------------------------------------------------- threads and ids
@@ -311,6 +312,13 @@ MAIL_BITS = (
 )  # fmt: skip
 
 
+def test_a_multipart_without_boundary_is_read_as_text() -> None:
+    raw = b"From: a@example.com\r\nContent-Type: multipart/mixed\r\n\r\nhello there\r\n"
+    contact = parse(Plugin(), raw)
+    assert contact.body == "hello there"
+    assert contact.attributes["attachments"] == []
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(MAIL_BITS) | st.binary(max_size=8), max_size=60))
 def test_arbitrary_bytes_never_raise(pieces: list[bytes]) -> None:
@@ -364,11 +372,8 @@ def test_queues_by_recipient_sets_the_queue() -> None:
     assert parse(plugin, message(), rcpt_tos=["billing@example.com"]).queue is None
 
 
-def test_queues_by_recipient_is_read_from_the_config(tmp_path: Path) -> None:
-    table = '\n[plugins.email]\nqueues_by_recipient = { "billing@example.com" = "billing" }\n'
-    config_file = tmp_path / "router.toml"
-    config_file.write_text(CONFIG.read_text(encoding="utf-8") + table, encoding="utf-8")
-    config, plugins = load_config_and_plugins(config_file, env=SECRETS)
+def test_queues_by_recipient_is_read_from_the_example_config() -> None:
+    config, plugins = load_config_and_plugins(CONFIG, env=SECRETS)
     assert dict(config.plugins.options["email"]["queues_by_recipient"]) == {
         "billing@example.com": "billing"
     }
@@ -380,8 +385,10 @@ def test_queues_by_recipient_is_read_from_the_config(tmp_path: Path) -> None:
 
 
 def test_a_bad_queue_table_is_a_config_problem(tmp_path: Path) -> None:
-    table = '\n[plugins.email]\nqueues_by_recipient = { "billing@example.com" = "" }\n'
+    written = '"billing@example.com" = "billing"'
+    assert written in CONFIG.read_text(encoding="utf-8")
     config_file = tmp_path / "router.toml"
-    config_file.write_text(CONFIG.read_text(encoding="utf-8") + table, encoding="utf-8")
+    text = CONFIG.read_text(encoding="utf-8").replace(written, '"billing@example.com" = ""')
+    config_file.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"plugins\.email\.queues_by_recipient"):
         load_config_and_plugins(config_file, env=SECRETS)

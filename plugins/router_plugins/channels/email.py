@@ -293,7 +293,10 @@ def _raw_message(mime: object) -> bytes:
     if isinstance(mime, str):
         # A gateway publishing JSON had to make text of the bytes: 7-bit mail is
         # ASCII anyway, and 8-bit mail was most likely read as UTF-8.
-        return mime.encode("utf-8", "surrogateescape")
+        try:
+            return mime.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate JSON let through: mark it and go on
+            return mime.encode("utf-8", "replace")
     kind = type(mime).__name__
     raise ModelError(f"mime must be the raw message as bytes or a string, not {kind}")
 
@@ -403,9 +406,11 @@ def _leaves(message: Message) -> list[_Leaf]:
         part = stack.pop()
         content_type = part.get_content_type()
         payload = part.get_payload()
-        if content_type.startswith("multipart/") and isinstance(payload, list):
-            stack.extend(reversed([inner for inner in payload if isinstance(inner, Message)]))
-            continue
+        if content_type.startswith("multipart/"):
+            if isinstance(payload, list):
+                stack.extend(reversed([inner for inner in payload if isinstance(inner, Message)]))
+                continue
+            content_type = "text/plain"  # no boundary, so no parts: show what was written
         try:
             filename = part.get_filename()
             disposition = part.get_content_disposition()

@@ -15,7 +15,9 @@ What shapes this module:
 - Many messages in flight both ways, in order. Inbound, one task per message
   is started in arrival order and its first step is `core.submit`, which
   enqueues before it awaits: the engine sees arrival order while hundreds of
-  messages wait for it. Outbound, awaiting each QoS 1 publish in turn costs a
+  messages wait for it. When the core says "not now" (Overloaded, or not yet
+  accepting), the message waits and retries, never dropped, and later ones
+  line up behind it. Outbound, awaiting each QoS 1 publish in turn costs a
   broker round trip per message, so up to `max_inflight` are in flight.
 - The outbox is the truth, not paho: effects are appended to it (listeners
   must not block), removed only once the broker confirmed them, and put back
@@ -156,8 +158,10 @@ class MqttBridge:
         self._unconfirmed: dict[int, _Outgoing] = {}
         self._seq = 0
         self._dropping = False
-        #: held by the messages that wait for room in the core, so later ones line up behind
+        #: held by the message that waits for room in the core; later ones line up behind
         self._waiting_room = asyncio.Lock()
+        #: messages in the waiting room or in line for it
+        self._in_line = 0
         self._connected = False
         #: whether the last session got as far as subscribing (then the backoff starts over)
         self._session_was_up = False
@@ -386,15 +390,21 @@ class MqttBridge:
         the waiting room at once, before any later message runs, and holds it
         only until it is enqueued: later messages line up behind it, in order.
         """
-        if not self._waiting_room.locked():
+        if not self._in_line:
             try:
                 await self._submit(work)
             except (Overloaded, NotRunning):
                 pass  # into the waiting room: taken without a pause, ahead of later messages
             else:
                 return
-        async with self._waiting_room:
-            attempt = await self._enqueue_when_room(work)
+        # counted, not `locked()`: between a release and the next waiter taking the
+        # room it looks free, and a newcomer must not slip in ahead of that waiter
+        self._in_line += 1
+        try:
+            async with self._waiting_room:
+                attempt = await self._enqueue_when_room(work)
+        finally:
+            self._in_line -= 1
         await attempt  # outside the room: applied in order with the others, many at a time
 
     async def _enqueue_when_room(self, work: _Work) -> asyncio.Task[None]:
