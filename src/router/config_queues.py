@@ -23,6 +23,7 @@ ROUTING_KEYS = (
     "reoffer_delay_seconds",
     "history_per_customer",
     "finished_contacts_kept",
+    "join_open_threads",
     "weights",
 )
 QUEUE_KEYS = (
@@ -63,6 +64,7 @@ def read_routing(root: Table) -> RoutingSettings:
         finished_contacts_kept=table.integer(
             "finished_contacts_kept", default.finished_contacts_kept, low=0
         ),
+        join_open_threads=table.flag("join_open_threads", default.join_open_threads),
         weights=_read_weights(table),
     )
 

@@ -219,6 +219,10 @@ class RoutingSettings:
     history_per_customer: int = 10
     #: finished contacts kept in memory for lookups and idempotency
     finished_contacts_kept: int = 50_000
+    #: a contact whose thread already has an open contact on the same channel (a
+    #: follow-up WhatsApp message, an e-mail reply while the first is waiting) joins
+    #: that contact as a message instead of queueing as a new one
+    join_open_threads: bool = True
     #: weight of each scoring term by name; a term not named here weighs 1.0
     weights: Mapping[str, float] = field(default_factory=_empty_mapping)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from router.engine import ContactCompleted, OfferAnswered
 from router.engine.customers import CustomerDirectory
 from router.model import Customer, EngineConfig, QueueConfig
@@ -84,3 +86,33 @@ def test_sticky_agent_follows_the_customer_across_channels() -> None:
     offer = h.offers[-1]
     assert offer.offer.agent_id == first
     assert h.engine.contacts["s1"].customer == h.engine.customers.find("email:g@example.com")
+
+
+def test_a_follow_up_in_an_open_thread_joins_its_contact() -> None:
+    h = RouterHarness(CONFIG)
+    h.add_agent("a1", skills={}, capacity={"whatsapp": 2})
+    h.arrive(id="wa1", channel="whatsapp", thread_id="whatsapp:1555", body="hello")
+    h.arrive(id="wa2", channel="whatsapp", thread_id="whatsapp:1555", body="are you there?")
+    assert set(h.engine.contacts) == {"wa1"}, "the follow-up is no new contact"
+    assert len(h.offers) == 1
+    [message] = list(h.events("message"))
+    assert (message.contact_id, message.agent_id) == ("wa1", "a1")  # a1 holds the offer
+    assert message.details["body"] == "are you there?"
+    assert h.engine.contact("wa2") is h.engine.contacts["wa1"]
+    # idempotent: the same follow-up again adds nothing
+    h.arrive(id="wa2", channel="whatsapp", thread_id="whatsapp:1555", body="are you there?")
+    assert len(list(h.events("message"))) == 1
+    # once the conversation is over, the thread starts a new contact (sticky to a1)
+    h.send(OfferAnswered(h.offers[-1].offer.id, True))
+    h.send(ContactCompleted("wa1"))
+    h.arrive(id="wa3", channel="whatsapp", thread_id="whatsapp:1555", body="one more thing")
+    assert "wa3" in h.engine.contacts
+    assert h.offers[-1].offer.agent_id == "a1"
+
+
+def test_joining_threads_can_be_switched_off() -> None:
+    routing = replace(CONFIG.routing, join_open_threads=False)
+    h = RouterHarness(replace(CONFIG, routing=routing))
+    h.arrive(id="m1", channel="sms", thread_id="sms:1:2")
+    h.arrive(id="m2", channel="sms", thread_id="sms:1:2")
+    assert set(h.engine.contacts) == {"m1", "m2"}

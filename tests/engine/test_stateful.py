@@ -74,6 +74,7 @@ from router.engine import (
     EngineError,
     Event,
     OfferAnswered,
+    Publish,
     RevokeOffer,
     SendOffer,
     Tick,
@@ -212,6 +213,12 @@ class Track:
     wrapup_until: float | None = None
 
 
+def _configured(engine: Engine, queue: str) -> QueueConfig:
+    found = engine.config.queue(queue)
+    assert found is not None
+    return found
+
+
 class Observer:
     """A `router_event` listener: checks every event as the engine publishes it."""
 
@@ -240,6 +247,10 @@ class Observer:
             return
         if event.type == "escalated":
             self._escalated(event, record, track)
+            return
+        if event.type == "message":  # a follow-up joined the conversation: no state change
+            if track.state not in ("queued", "offered", "assigned"):
+                self.problems.append(f"message joined {event.contact_id} in state {track.state}")
             return
         new = EVENT_STATE.get(event.type)
         if new is None:
@@ -668,9 +679,18 @@ class RouterMachine(RuleBasedStateMachine):
         known = self.engine.contact(contact_id)
         before = _fingerprint(self.engine) if known is not None else None
         expected = self._expected_queue(contact)
+        conversation = self._open_conversation(contact) if known is None else None
         self.send(ContactArrived(contact))
         record = self.engine.contact(contact_id)
         assert record is not None
+        if conversation is not None:
+            assert record is conversation, f"{contact_id} did not join its open thread"
+            assert contact_id not in self.engine.contacts, "a follow-up became a contact"
+            kinds = [
+                e.event.type for e in self.h.effects[self.step_start :] if isinstance(e, Publish)
+            ]
+            assert "message" in kinds, kinds
+            return
         if known is not None:
             assert record is known, "a repeated contact id replaced the contact"
             assert _fingerprint(self.engine) == before, "a repeated contact id changed the engine"
@@ -694,6 +714,20 @@ class RouterMachine(RuleBasedStateMachine):
         """Contacts of equal priority waiting together: what FIFO is about."""
         for _ in range(count):
             self.arrive(replace(spec, repeat=None))
+
+    def _open_conversation(self, contact: Contact) -> ContactRecord | None:
+        """The open contact a follow-up in the same thread and channel joins (issue 3)."""
+        if contact.thread_id is None or not self.engine.config.routing.join_open_threads:
+            return None
+        open_states = (ContactState.QUEUED, ContactState.OFFERED, ContactState.ASSIGNED)
+        for record in self.engine.contacts.values():
+            same = (record.channel, record.contact.thread_id) == (
+                contact.channel,
+                contact.thread_id,
+            )
+            if same and record.state in open_states:
+                return record
+        return None
 
     def _expected_queue(self, contact: Contact) -> str | None:
         """DESIGN rule 1 with the built-in `queue_match`: explicit queue, else the first fit;
@@ -824,8 +858,10 @@ class RouterMachine(RuleBasedStateMachine):
             expect = "not_found"
         elif queue is not None and queue not in active:
             expect = "bad_request"
-        elif queue is not None and record.channel not in self.engine.queues[queue].channels:
-            expect = "bad_request"  # the queue does not take the contact's channel
+        elif queue is not None and record.channel not in _configured(self.engine, queue).channels:
+            # the queue does not take the contact's channel (a channel a reload took off
+            # stays on the queue only for the contacts already there)
+            expect = "bad_request"
         elif agent_id is not None and agent_id not in self.engine.agents:
             expect = "not_found"
         elif record.state not in (ContactState.QUEUED, ContactState.OFFERED, ContactState.ASSIGNED):

@@ -346,3 +346,16 @@ def _app_routes(server: Server) -> set[tuple[str, str]]:
             if route.method != "HEAD":
                 found.add((route.method, str(path)))
     return found
+
+
+async def test_a_follow_up_joins_the_open_conversation(server: Server) -> None:
+    await server.agent("a1", name="Ada", skills={"support": 5}, capacity={"whatsapp": 2})
+    first = {"id": "w1", "channel": "whatsapp", "thread_id": "whatsapp:1555", "body": "hi"}
+    status, body = await server.call("POST", "/v1/contacts", json=first)
+    assert (status, body["id"]) == (202, "w1")
+    second = {**first, "id": "w2", "body": "hello?"}
+    status, body = await server.call("POST", "/v1/contacts", json=second)
+    assert (status, body["id"], body["state"]) == (202, "w1", "offered")
+    status, seen = await server.call("GET", "/v1/contacts/w1")
+    [message] = [e for e in seen["history"] if e["type"] == "message"]
+    assert (message["message_id"], message["body"]) == ("w2", "hello?")

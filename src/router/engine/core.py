@@ -76,6 +76,10 @@ class Engine:
         self.available = AvailableAgents()
         self.matcher = Matcher(self)
         self.customers = CustomerDirectory(config.routing.history_per_customer)
+        #: (channel, thread id) → the contact id that thread's follow-ups join while it is open
+        self._open_threads: dict[tuple[str, str], str] = {}
+        #: the id of a contact that joined another (a follow-up message) → that contact's id
+        self.joined: OrderedDict[str, str] = OrderedDict()
         self.last_agent_by_thread: dict[str, str] = {}
         self._seq = 0
         self._offer_seq = 0
@@ -107,7 +111,11 @@ class Engine:
         return self.timers.next_due()
 
     def contact(self, contact_id: str) -> ContactRecord | None:
-        return self.contacts.get(contact_id) or self.finished.get(contact_id)
+        """The contact by its id, or by the id of a follow-up message that joined it."""
+        found = self.contacts.get(contact_id) or self.finished.get(contact_id)
+        if found is None and (joined := self.joined.get(contact_id)) is not None:
+            return self.contacts.get(joined) or self.finished.get(joined)
+        return found
 
     def agent(self, agent_id: str) -> AgentRecord | None:
         return self.agents.get(agent_id)
@@ -221,8 +229,12 @@ class Engine:
 
     # ------------------------------------------------------------ contacts
     def _arrive(self, contact: Contact) -> None:
-        if contact.id in self.contacts or contact.id in self.finished:
+        if contact.id in self.contacts or contact.id in self.finished or contact.id in self.joined:
             return  # idempotent: a contact id seen before creates nothing
+        thread = self._open_thread(contact)
+        if thread is not None:
+            self._join(thread, contact)
+            return
         self._seq += 1
         record = ContactRecord(contact=contact, seq=self._seq, arrived_at=self.now)
         self.contacts[contact.id] = record
@@ -234,7 +246,32 @@ class Engine:
             self._retire(record, ContactState.REJECTED)
             return
         self._enter_queue(record, queue)
+        if contact.thread_id is not None:
+            self._open_threads[(contact.channel, contact.thread_id)] = contact.id
         self.matcher.route_contact(record)
+
+    def _open_thread(self, contact: Contact) -> ContactRecord | None:
+        """The open contact (waiting, offered or assigned) this one's thread belongs to."""
+        if contact.thread_id is None or not self.config.routing.join_open_threads:
+            return None
+        contact_id = self._open_threads.get((contact.channel, contact.thread_id))
+        record = self.contacts.get(contact_id) if contact_id is not None else None
+        if record is None or record.state not in _OPEN_FOR_TRANSFER:
+            return None
+        return record
+
+    def _join(self, record: ContactRecord, follow_up: Contact) -> None:
+        """A follow-up message joins its conversation's open contact: no new routing."""
+        self.joined[follow_up.id] = record.id
+        while len(self.joined) > self.config.routing.finished_contacts_kept:
+            self.joined.popitem(last=False)
+        details: dict[str, Any] = {"message_id": follow_up.id, "body": follow_up.body}
+        if follow_up.subject:
+            details["subject"] = follow_up.subject
+        if follow_up.attributes:
+            details["attributes"] = dict(follow_up.attributes)
+        agent = record.agent_id or (record.offer.agent_id if record.offer else None)
+        self.publish("message", record, agent=agent, details=details)
 
     def _choose_queue(self, contact: Contact) -> tuple[str | None, str]:
         active = self._active_queues
@@ -606,6 +643,9 @@ class Engine:
             self.customers.remember(record.customer, record.seq, record.id)
 
     def _retire(self, record: ContactRecord, state: ContactState) -> None:
+        thread = record.contact.thread_id
+        if thread is not None and self._open_threads.get((record.channel, thread)) == record.id:
+            del self._open_threads[(record.channel, thread)]
         record.state = state
         record.version += 1
         self.contacts.pop(record.id, None)
