@@ -15,6 +15,7 @@ from router import hookimpl
 from router.config import (
     ConfigError,
     HttpConfig,
+    LimitsConfig,
     MqttConfig,
     Problem,
     RouterConfig,
@@ -108,6 +109,8 @@ def test_only_queues_are_required(write: Write) -> None:
     assert config.store.path == Path("var/router.db")
     assert config.engine.routing == RoutingSettings()
     assert config.channels == {}
+    assert config.limits == LimitsConfig()
+    assert config.limits.max_request_bytes == 1_048_576
     assert config.unset_secrets == ()
     queue = config.queues[0]
     assert (queue.min_level, queue.sla_seconds, queue.strategy) == (1, 20.0, "best_score")
@@ -254,6 +257,14 @@ def test_unknown_section(write: Write) -> None:
         ),
         ("[auth]\nadmin_token = 5", "'admin_token' in [auth] must be a string, not an integer"),
         ("[channels]\nmeta = 1", "'meta' in [channels] must be a table [channels.meta], not an"),
+        (
+            "[limits]\nmax_request_bytes = 0",
+            "'max_request_bytes' in [limits] must be between 1 and 2147483648, not 0",
+        ),
+        (
+            "[limits]\nmax_pending_events = 'many'",
+            "'max_pending_events' in [limits] must be an integer, not a string",
+        ),
     ],
 )
 def test_wrong_section_values(write: Write, snippet: str, message: str) -> None:
