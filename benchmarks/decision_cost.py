@@ -275,7 +275,10 @@ class Workload:
 def build_engine(workload: Workload) -> Engine:
     plugins: RouterPlugins = load_plugins(entry_points_enabled=False)
     plugins.configure(plugins.default_options())
-    return Engine(EngineConfig(queues=workload.queues, routing=RoutingSettings()), plugins)
+    # Every arrival here is a routing decision: a reply whose thread is still open
+    # would join it as a message (cheap, and no offer for the driver to accept).
+    routing = RoutingSettings(join_open_threads=False)
+    return Engine(EngineConfig(queues=workload.queues, routing=routing), plugins)
 
 
 class Driver:
