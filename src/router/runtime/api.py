@@ -14,17 +14,19 @@ from typing import Any
 
 from aiohttp import web
 
-from router.config import ConfigError
+from router.config import ConfigError, RouterConfig
 from router.engine import (
     AgentStateChanged,
     AgentUpserted,
     ContactAbandoned,
     ContactCompleted,
     ContactTransferred,
+    Event,
     OfferAnswered,
 )
-from router.engine.records import ContactRecord
+from router.engine.records import AgentRecord, ContactRecord
 from router.model import PROFICIENCY_MAX, PROFICIENCY_MIN, AgentProfile, AgentState
+from router.runtime.auth import Caller
 from router.runtime.http_common import (
     CORE,
     HEALTH,
@@ -98,7 +100,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     return json_response(agent_json(core.engine, _agent(request, agent_id)))
 
 
-def _agent(request: web.Request, agent_id: str) -> Any:
+def _agent(request: web.Request, agent_id: str) -> AgentRecord:
     agent = request.app[CORE].engine.agent(agent_id)
     if agent is None:
         raise ApiError(404, "not_found", f"no agent {agent_id}")
@@ -223,7 +225,7 @@ async def transfer(request: web.Request) -> web.Response:
     return await _submit_and_show(request, event, contact_id)
 
 
-def _acting(who: Any) -> str | None:
+def _acting(who: Caller) -> str | None:
     """The agent a request acts for; None for the admin (who may act on any contact)."""
     return None if who.admin else who.agent_id
 
@@ -236,7 +238,7 @@ def _contact(request: web.Request) -> ContactRecord:
     return record
 
 
-async def _submit_and_show(request: web.Request, event: Any, contact_id: str) -> web.Response:
+async def _submit_and_show(request: web.Request, event: Event, contact_id: str) -> web.Response:
     core = request.app[CORE]
     await core.submit(event)
     record = core.engine.contact(contact_id)
@@ -290,16 +292,22 @@ async def stats(request: web.Request) -> web.Response:
     return json_response(stats_json(request.app[CORE].engine))
 
 
+async def reload_config(app: web.Application) -> RouterConfig:
+    """CONTRACT 6, for SIGHUP and `POST /v1/admin/reload` alike: re-read and apply the
+    config, admin token included; `ConfigError` leaves the old one in force."""
+    config = await app[CORE].reload()
+    app[TOKENS].set_admin(config.auth.admin_token)
+    return config
+
+
 @routes.post("/v1/admin/reload")
 async def reload(request: web.Request) -> web.Response:
     require_admin(request)
-    core = request.app[CORE]
     try:
-        config = await core.reload()
+        config = await reload_config(request.app)
     except ConfigError as error:
         lines = [str(problem) for problem in error.problems]
         raise ApiError(400, "invalid_config", "\n".join(lines)) from None
-    request.app[TOKENS].set_admin(config.auth.admin_token)
     return json_response(
         {"reloaded": True, "source": str(config.source), "queues": [q.name for q in config.queues]}
     )

@@ -35,6 +35,13 @@ class Caller:
 ADMIN = Caller(admin=True)
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The TOKEN of an `Authorization: Bearer TOKEN` header; None for anything else."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -73,11 +80,8 @@ class Tokens:
 
     def identify(self, authorization: str | None) -> Caller | None:
         """The caller an `Authorization: Bearer TOKEN` header names; None when it names nobody."""
-        if not authorization:
-            return None
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(authorization)
+        if token is None:
             return None
         if self._admin is not None and hmac.compare_digest(token.encode(), self._admin.encode()):
             return ADMIN

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from router.config import ConfigError, RouterConfig
 from router.plugins import RouterPlugins
+from router.runtime.api import reload_config
 from router.runtime.app import build_app
 from router.runtime.auth import Tokens, load_or_create_key
 from router.runtime.core import RouterCore
@@ -81,7 +82,7 @@ async def serve(
     if bridge is None:
         health.set("mqtt", "disabled")
     with contextlib.suppress(NotImplementedError):  # no SIGHUP on Windows
-        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_in_background(core, tokens))
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_in_background(app))
     # Listen first, so a taken port fails before anything runs. Requests in the
     # moment before the writer starts get 503 + Retry-After, like a stopping router.
     try:
@@ -142,15 +143,15 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
 _reloads: set[asyncio.Task[None]] = set()
 
 
-def _reload_in_background(core: RouterCore, tokens: Tokens) -> None:
-    task = asyncio.get_running_loop().create_task(_reload(core, tokens), name="reload")
+def _reload_in_background(app: web.Application) -> None:
+    task = asyncio.get_running_loop().create_task(_reload(app), name="reload")
     _reloads.add(task)  # keep a reference until it is done
     task.add_done_callback(_reloads.discard)
 
 
-async def _reload(core: RouterCore, tokens: Tokens) -> None:
+async def _reload(app: web.Application) -> None:
     try:
-        config = await core.reload()
+        config = await reload_config(app)
     except ConfigError as error:
         log.error(
             "reload refused; the old config stays in force",
@@ -160,7 +161,6 @@ async def _reload(core: RouterCore, tokens: Tokens) -> None:
     except Exception:
         log.exception("reload failed; the old config stays in force")
         return
-    tokens.set_admin(config.auth.admin_token)
     log.info("config reloaded", extra={"queues": [q.name for q in config.queues]})
 
 

@@ -57,6 +57,7 @@ from aiohttp import web
 from router.engine import ContactAbandoned, EngineError
 from router.model import ContactState, ModelError
 from router.runtime.api import accepted
+from router.runtime.auth import bearer_token
 from router.runtime.core import RouterCore
 from router.runtime.http_common import (
     CORE,
@@ -105,13 +106,11 @@ def _require_chat_caller(request: web.Request) -> None:
     if found is not None and found.admin:
         return
     site_token = _channel_settings(request, "chat").get("token")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
+    token = bearer_token(header)
     if (
         isinstance(site_token, str)
         and site_token
-        and scheme.lower() == "bearer"
-        and token
+        and token is not None
         and hmac.compare_digest(token.encode(), site_token.encode())
     ):
         return
