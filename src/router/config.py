@@ -99,6 +99,11 @@ class StoreConfig:
     #: Kept as written. A relative path is relative to the daemon's working directory,
     #: as for any command-line tool: `var/router.db` lands in the checkout it is run from.
     path: Path = Path("var/router.db")
+    #: SQLite's PRAGMA synchronous: "full" survives a power cut, "normal" a crash of the
+    #: process, "off" leaves it to the OS
+    synchronous: str = "full"
+    #: days a finished contact stays in the store (lookups, idempotency); 0 keeps them all
+    retention_days: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +291,23 @@ def _read_mqtt(root: Table) -> MqttConfig:
 
 
 def _read_store(root: Table) -> StoreConfig:
-    table = _section(root, "store", ("path",))
-    return StoreConfig(path=Path(table.text("path", str(StoreConfig().path))))
+    table = _section(root, "store", ("path", "synchronous", "retention_days"))
+    default = StoreConfig()
+    synchronous = table.text("synchronous", default.synchronous)
+    if synchronous not in _SYNCHRONOUS:
+        table.fail(
+            "synchronous",
+            f"'synchronous' in [store] must be one of {', '.join(_SYNCHRONOUS)},"
+            f" not {synchronous!r}",
+        )
+    return StoreConfig(
+        path=Path(table.text("path", str(default.path))),
+        synchronous=synchronous,
+        retention_days=table.non_negative("retention_days", default.retention_days),
+    )
+
+
+_SYNCHRONOUS = ("full", "normal", "off")
 
 
 def _read_auth(root: Table) -> AuthConfig:

@@ -82,6 +82,8 @@ from router.engine import (
 from router.engine.core import Engine
 from router.engine.invariants import check_invariants, free_capacity, requirement
 from router.engine.records import AgentRecord, ContactRecord
+from router.engine.restore import restore
+from router.engine.timers import EscalationDue, OfferExpiry, ReofferDue, WrapupEnd
 from router.model import (
     AgentProfile,
     AgentState,
@@ -94,6 +96,8 @@ from router.model import (
     RouterEvent,
     RoutingSettings,
 )
+from router.store import MemoryStore, batch_of, engine_state
+from router.store.codec import agent_document, contact_document, figures_document
 from router.testing import RouterHarness
 
 # ------------------------------------------------------------------ configs
@@ -564,6 +568,8 @@ class RouterMachine(RuleBasedStateMachine):
         self.step_start = 0
         self.unchecked = 0
         self.clean = True
+        #: what a store would hold, written from the engine's changes after every step
+        self.store = MemoryStore()
 
     @property
     def engine(self) -> Engine:
@@ -897,6 +903,30 @@ class RouterMachine(RuleBasedStateMachine):
     def advance(self, seconds: float) -> None:
         self.advance_clock(seconds)
 
+    @rule()
+    def restart(self) -> None:
+        """The process dies and a new one restores the engine from what the store was given."""
+        self.clean = False
+        self.store.write(batch_of(self.engine, self.engine.take_changes(), with_queues=True))
+        old = self.engine
+        loaded = self.store.load(old.config.routing.finished_contacts_kept)
+        engine, effects = restore(old.config, self.h.plugins, engine_state(loaded), self.h.clock)
+        differences = _differences(_durable_view(engine), _durable_view(old))
+        assert not differences, "restored engine differs:\n" + "\n".join(differences)
+        open_before = set(old.offers)
+        resent = [e for e in effects if isinstance(e, SendOffer) and e.offer.id in open_before]
+        assert sorted(e.offer.id for e in resent) == sorted(open_before), (
+            "an open offer not re-sent"
+        )
+        self.h.effects.extend(e for e in effects if e not in resent)
+        self.h.engine = self.observer.engine = engine
+        self.clean = True
+
+    @invariant()
+    def store_keeps_up(self) -> None:
+        """Like the daemon: the engine's changes go to the store after every step."""
+        self.store.write(batch_of(self.engine, self.engine.take_changes()))
+
     @rule(config=st.sampled_from(CONFIGS))
     def reload(self, config: EngineConfig) -> None:
         live = {(r.id, r.state, r.agent_id) for r in self.engine.contacts.values()}
@@ -1028,6 +1058,98 @@ class RouterMachine(RuleBasedStateMachine):
             assert not agent.offers
             assert not any(agent.load.values()), f"{agent.id} keeps load {agent.load}"
         self.published_states_agree()
+
+
+def _durable_view(engine: Engine) -> Any:
+    """Everything a restore must bring back, in a form two engines can be compared in."""
+    now = engine.now
+    contacts = {
+        r.id: contact_document(r) for r in (*engine.contacts.values(), *engine.finished.values())
+    }
+    agents = {}
+    for agent in engine.agents.values():
+        document = agent_document(agent)
+        del document["placed"]  # numbers differ after a restore; the lists' order is compared
+        agents[agent.id] = (
+            document,
+            {c: n for c, n in agent.load.items() if n},
+            sorted(agent.offers),
+            sorted(agent.contacts),
+            agent.levels,
+            agent.exclusive_held,
+        )
+    available = {key: list(ids) for key, ids in engine.available._lists.items()}
+    waiting = sorted(
+        (str(key), str(requirement), entry[:3], entry[4].id)
+        for key, buckets in engine.waiting._buckets.items()
+        for requirement, heap in buckets.items()
+        for entry in heap
+        if entry[4].state is ContactState.QUEUED and entry[4].version == entry[3]
+    )
+    personal = sorted(
+        (agent_id, entry[:3], entry[4].id)
+        for agent_id, heap in engine.waiting._personal.items()
+        for entry in heap
+        if entry[4].state is ContactState.QUEUED and entry[4].version == entry[3]
+    )
+    timers = set()
+    for due, _, _, key in engine.timers._heap:
+        match key:
+            case OfferExpiry(offer_id) if offer_id in engine.offers:
+                timers.add((due, "expiry", offer_id))
+            case WrapupEnd(contact_id) if (
+                r := engine.contacts.get(contact_id)
+            ) and r.state is ContactState.WRAPUP:
+                timers.add((due, "wrapup", contact_id))
+            case EscalationDue(contact_id, epoch, step) if (
+                r := engine.contacts.get(contact_id)
+            ) and r.escalation_epoch == epoch:
+                timers.add((due, f"escalation {step}", contact_id))
+            case ReofferDue(contact_id, agent_id) if (
+                r := engine.contacts.get(contact_id)
+            ) and r.declined_by.get(agent_id) == due > now:
+                timers.add((due, f"reoffer {agent_id}", contact_id))
+    customers = {
+        r.id: (
+            [h.contact_id for h in engine.customer_history(r)],
+            engine.customers.last_agent(r.customer),
+        )
+        for r in engine.contacts.values()
+    }
+    figures = figures_document(engine)
+    del figures["placements"]
+    return {
+        "contacts": contacts,
+        # the order finished contacts leave memory in is the store's, not the engine's
+        "finished": sorted(engine.finished),
+        "agents": agents,
+        "offers": sorted(engine.offers),
+        "available": available,
+        "waiting": waiting,
+        "personal": personal,
+        "timers": sorted(timers),
+        "customers": customers,
+        "threads": dict(engine.open_threads),
+        "joined": dict(engine.joined),
+        "last agent by thread": dict(engine.last_agent_by_thread),
+        "figures": figures,
+        "queues": engine.queues,
+    }
+
+
+def _differences(restored: Any, original: Any, path: str = "") -> list[str]:
+    """Where two durable views differ, as "path: restored != original" lines."""
+    if isinstance(restored, dict) and isinstance(original, dict):
+        found = []
+        for key in sorted(restored.keys() | original.keys(), key=str):
+            if key not in restored or key not in original:
+                found.append(
+                    f"{path}/{key}: only in the {'restored' if key in restored else 'original'}"
+                )
+            else:
+                found += _differences(restored[key], original[key], f"{path}/{key}")
+        return found
+    return [] if restored == original else [f"{path}: {restored!r} != {original!r}"]
 
 
 def _over_limit(engine: Engine, agent: AgentRecord) -> bool:

@@ -26,6 +26,8 @@ class AvailableAgents:
     def __init__(self) -> None:
         self._lists: dict[ListKey, OrderedDict[str, AgentRecord]] = {}
         self._keys: dict[str, list[ListKey]] = {}
+        #: placements so far; each placed agent records the count as `placed`
+        self.placements = 0
 
     def place(self, agent: AgentRecord, keys: list[ListKey]) -> None:
         """Put the agent at the back of exactly these lists, and out of every other."""
@@ -47,6 +49,8 @@ class AvailableAgents:
                 agents[agent_id] = agent
         if keys:
             self._keys[agent_id] = keys
+            self.placements += 1
+            agent.placed = self.placements
         else:
             self._keys.pop(agent_id, None)
 

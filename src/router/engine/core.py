@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from router.engine.available import AvailableAgents
+from router.engine.changes import Changes
 from router.engine.customers import CustomerDirectory
 from router.engine.effects import Effect, EngineError, Publish, RevokeOffer, SendOffer
 from router.engine.events import (
@@ -77,13 +78,15 @@ class Engine:
         self.matcher = Matcher(self)
         self.customers = CustomerDirectory(config.routing.history_per_customer)
         #: (channel, thread id) → the contact id that thread's follow-ups join while it is open
-        self._open_threads: dict[tuple[str, str], str] = {}
+        self.open_threads: dict[tuple[str, str], str] = {}
         #: the id of a contact that joined another (a follow-up message) → that contact's id
         self.joined: OrderedDict[str, str] = OrderedDict()
         self.last_agent_by_thread: dict[str, str] = {}
-        self._seq = 0
-        self._offer_seq = 0
+        self.seq = 0
+        self.offer_seq = 0
         self._effects: list[Effect] = []
+        #: what changed since the host last took it (see `take_changes`)
+        self.changes = Changes()
 
     # ------------------------------------------------------------------ API
     def handle(self, event: Event, now: float) -> list[Effect]:
@@ -105,6 +108,11 @@ class Engine:
             self.waiting.prune()
         effects, self._effects = self._effects, []
         return effects
+
+    def take_changes(self) -> Changes:
+        """The records changed since the last call, for the store to write; then forget them."""
+        changes, self.changes = self.changes, Changes()
+        return changes
 
     def next_due(self) -> float | None:
         """When the engine next needs a `Tick`; None when no timer is armed."""
@@ -235,10 +243,10 @@ class Engine:
         if thread is not None:
             self._join(thread, contact)
             return
-        self._seq += 1
-        record = ContactRecord(contact=contact, seq=self._seq, arrived_at=self.now)
+        self.seq += 1
+        record = ContactRecord(contact=contact, seq=self.seq, arrived_at=self.now)
         self.contacts[contact.id] = record
-        self._remember_for_customer(record)
+        self.remember_customer(record)
         queue, reason = self._choose_queue(contact)
         if queue is None:
             record.reason = reason
@@ -247,14 +255,14 @@ class Engine:
             return
         self._enter_queue(record, queue)
         if contact.thread_id is not None:
-            self._open_threads[(contact.channel, contact.thread_id)] = contact.id
+            self.open_threads[(contact.channel, contact.thread_id)] = contact.id
         self.matcher.route_contact(record)
 
     def _open_thread(self, contact: Contact) -> ContactRecord | None:
         """The open contact (waiting, offered or assigned) this one's thread belongs to."""
         if contact.thread_id is None or not self.config.routing.join_open_threads:
             return None
-        contact_id = self._open_threads.get((contact.channel, contact.thread_id))
+        contact_id = self.open_threads.get((contact.channel, contact.thread_id))
         record = self.contacts.get(contact_id) if contact_id is not None else None
         if record is None or record.state not in _OPEN_FOR_TRANSFER:
             return None
@@ -263,6 +271,7 @@ class Engine:
     def _join(self, record: ContactRecord, follow_up: Contact) -> None:
         """A follow-up message joins its conversation's open contact: no new routing."""
         self.joined[follow_up.id] = record.id
+        self.changes.joined[follow_up.id] = record.id
         while len(self.joined) > self.config.routing.finished_contacts_kept:
             self.joined.popitem(last=False)
         details: dict[str, Any] = {"message_id": follow_up.id, "body": follow_up.body}
@@ -302,7 +311,7 @@ class Engine:
         record.answered_at = None
         record.priority = record.contact.priority + queue.priority + sum(terms.values())
         self.counters[queue_name].entered(record)
-        self._arm_escalations(record)
+        self.arm_escalations(record)
         self.matcher.push_waiting(record)
         details: dict[str, Any] = {"priority": record.priority}
         if terms:
@@ -311,7 +320,7 @@ class Engine:
             details["target_agent"] = record.target_agent
         self.publish("queued", record, details=details)
 
-    def _arm_escalations(self, record: ContactRecord) -> None:
+    def arm_escalations(self, record: ContactRecord) -> None:
         """Arm the queue's steps not yet taken, counted from entering the queue."""
         assert record.queue is not None
         record.escalation_epoch += 1
@@ -417,6 +426,7 @@ class Engine:
         del agent.offers[offer.id]
         agent.release(record.channel, self.config.routing.exclusive_channels)
         agent.idle_since = self.now
+        self.changes.agents.add(agent.id)
         record.offer = None
         record.state = ContactState.QUEUED
 
@@ -425,6 +435,7 @@ class Engine:
         agent.contacts.discard(record.id)
         agent.release(record.channel, self.config.routing.exclusive_channels)
         agent.idle_since = self.now
+        self.changes.agents.add(agent.id)
 
     def _complete(self, record: ContactRecord, outcome: str, csat: int | None) -> None:
         if record.state is not ContactState.ASSIGNED:
@@ -441,7 +452,8 @@ class Engine:
         wrapup = self.queues[record.queue].wrapup_seconds
         if wrapup > 0:
             record.state = ContactState.WRAPUP
-            self.timers.arm(self.now + wrapup, WrapupEnd(record.id))
+            record.wrapup_until = self.now + wrapup
+            self.timers.arm(record.wrapup_until, WrapupEnd(record.id))
             self.publish(
                 "wrapup",
                 record,
@@ -594,11 +606,15 @@ class Engine:
             self.counters.setdefault(name, QueueCounters(name))
         exclusive = config.routing.exclusive_channels
         self.waiting = WaitingContacts(config.routing.aging_seconds)
+        placements = self.available.placements
         self.available = AvailableAgents()
+        self.available.placements = placements
+        self.changes.queues = True
+        self.changes.contacts.update(self.contacts)
         for record in self.contacts.values():
             record.extra_queues = tuple(q for q in record.extra_queues if q in queues)
             if record.state in (ContactState.QUEUED, ContactState.OFFERED):
-                self._arm_escalations(record)  # the new steps, from entering the queue
+                self.arm_escalations(record)  # the new steps, from entering the queue
             if record.state is ContactState.QUEUED:
                 self.matcher.push_waiting(record)
         for agent in self.agents.values():
@@ -631,21 +647,21 @@ class Engine:
         return agent
 
     def next_offer_id(self) -> str:
-        self._offer_seq += 1
-        return f"of-{self._offer_seq}"
+        self.offer_seq += 1
+        return f"of-{self.offer_seq}"
 
     def send_offer(self, effect: SendOffer) -> None:
         self._effects.append(effect)
 
-    def _remember_for_customer(self, record: ContactRecord) -> None:
+    def remember_customer(self, record: ContactRecord) -> None:
         record.customer = self.customers.link(record.contact.customer.identities())
         if record.customer is not None:
             self.customers.remember(record.customer, record.seq, record.id)
 
     def _retire(self, record: ContactRecord, state: ContactState) -> None:
         thread = record.contact.thread_id
-        if thread is not None and self._open_threads.get((record.channel, thread)) == record.id:
-            del self._open_threads[(record.channel, thread)]
+        if thread is not None and self.open_threads.get((record.channel, thread)) == record.id:
+            del self.open_threads[(record.channel, thread)]
         record.state = state
         record.version += 1
         self.contacts.pop(record.id, None)
@@ -670,11 +686,16 @@ class Engine:
             details=details or {},
         )
         record.events.append(event)
+        self.changes.contacts.add(record.id)
+        if agent is not None:
+            self.changes.agents.add(agent)
         self._emit(event)
 
     def _publish_agent(
         self, kind: str, agent: AgentRecord | None, details: Mapping[str, Any] | None = None
     ) -> None:
+        if agent is not None:
+            self.changes.agents.add(agent.id)
         self._emit(
             RouterEvent(
                 type=kind, at=self.now, agent_id=agent.id if agent else None, details=details or {}

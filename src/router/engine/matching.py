@@ -109,6 +109,7 @@ class Matcher:
             if has_room:
                 keys.append(key)
         self.engine.available.place(agent, keys)
+        self.engine.changes.agents.add(agent.id)  # its place in the lists is kept
 
     def route_agent(self, agent: AgentRecord) -> None:
         """Offer the agent the best waiting contacts it may take, while it has room."""

@@ -50,6 +50,8 @@ class ContactRecord:
     #: agents that rejected or missed this contact, and until when they are skipped
     declined_by: dict[str, float] = field(default_factory=dict)
     answered_at: float | None = None
+    #: when the contact's wrap-up ends (state WRAPUP only)
+    wrapup_until: float | None = None
     outcome: str | None = None
     csat: int | None = None
     reason: str | None = None
@@ -97,6 +99,9 @@ class AgentRecord:
     slots: list[tuple[tuple[str, str, str | None], str]] = field(default_factory=list)
     #: the sum of `load`, kept as contacts are taken and released
     total_load: int = 0
+    #: when the agent last went to the back of its availability lists (a running count):
+    #: the lists' order, longest idle first, which a restored engine rebuilds
+    placed: int = 0
 
     @property
     def id(self) -> str:

@@ -32,6 +32,10 @@ class QueueCounters:
     def entered(self, record: ContactRecord) -> None:
         self.arrived += 1
         self.waiting += 1
+        self.track(record)
+
+    def track(self, record: ContactRecord) -> None:
+        """Count the contact's wait towards the longest wait (a restore tracks what waits)."""
         heapq.heappush(
             self._clock, (record.entered_queue_at, record.seq, record.generation, record)
         )

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from router.config import ConfigError, RouterConfig
@@ -26,7 +27,7 @@ from router.engine import (
 )
 from router.engine.records import AgentRecord, ContactRecord
 from router.model import PROFICIENCY_MAX, PROFICIENCY_MIN, AgentProfile, AgentState
-from router.runtime.auth import Caller
+from router.runtime.auth import ROTATIONS_KEY, Caller
 from router.runtime.http_common import (
     CORE,
     HEALTH,
@@ -71,7 +72,10 @@ async def rotate_token(request: web.Request) -> web.Response:
     require_admin(request)
     agent_id = _path_id(request, "agent_id")
     _agent(request, agent_id)
-    return json_response({"id": agent_id, "token": request.app[TOKENS].rotate(agent_id)})
+    tokens = request.app[TOKENS]
+    # kept before it takes effect: a token handed out must survive a restart
+    await request.app[CORE].keep(ROTATIONS_KEY, orjson.dumps(tokens.rotations_after(agent_id)))
+    return json_response({"id": agent_id, "token": tokens.rotate(agent_id)})
 
 
 @routes.get("/v1/agents")
@@ -317,6 +321,8 @@ async def reload(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
     core = request.app[CORE]
+    if core.store is not None:
+        health.set("store", core.store_problem or "ok")
     return json_response(
         {
             "status": "degraded" if health.degraded else "ok",

@@ -15,8 +15,11 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 KEY_BYTES = 32
 
@@ -62,6 +65,10 @@ def load_or_create_key(path: Path) -> bytes:
     return key
 
 
+#: the store's name for the token rotation counters (kept with `RouterCore.keep`)
+ROTATIONS_KEY = "token_rotations"
+
+
 class Tokens:
     def __init__(self, admin_token: str | None, key: bytes) -> None:
         self._admin = admin_token or None
@@ -97,6 +104,19 @@ class Tokens:
         """A new token for the agent; the old one stops working at once."""
         rotation = self._by_agent.get(agent_id, (-1, ""))[0] + 1
         return self._activate(agent_id, rotation)
+
+    def rotations_after(self, agent_id: str) -> dict[str, int]:
+        """Every rotation counter as it will be once `agent_id` is rotated (kept first)."""
+        rotations = self.rotations()
+        rotations[agent_id] = rotations.get(agent_id, -1) + 1
+        return rotations
+
+    def restore(self, kept: Mapping[str, bytes], agent_ids: Iterable[str]) -> None:
+        """Every agent's token again, after a restart: derived from the key and the
+        rotation counters the store kept (`kept`: the store's named documents)."""
+        rotations = orjson.loads(kept[ROTATIONS_KEY]) if ROTATIONS_KEY in kept else {}
+        for agent_id in agent_ids:
+            self._activate(agent_id, rotations.get(agent_id, 0))
 
     def rotations(self) -> dict[str, int]:
         """agent id → rotation counter: what the store keeps to re-derive every token."""

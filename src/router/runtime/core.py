@@ -6,8 +6,14 @@ hands each to the engine at the wall-clock time it is applied, answers the
 submitter with the effects, and fans the effects out to the listeners (MQTT,
 metrics, web pages). The engine itself never awaits, so no lock is needed.
 
-Events are taken in batches: the store (issue 4) writes a whole batch before
-any of it is acknowledged, one commit for many events.
+Events are taken in batches, and nobody hears yes before the batch is
+durable: the writer applies every event of a batch, takes the records the
+engine changed, writes them to the store in one commit (group commit, in a
+thread of its own so the loop keeps reading requests), and only then answers
+the submitters and sends the effects out. When the store cannot write, the
+batch is refused (`StoreUnavailable`, HTTP 503), the engine is rebuilt from
+what the store holds, and new events are refused until a probe write
+succeeds again.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from router.config import RouterConfig, load_config
 from router.engine import (
@@ -31,8 +38,13 @@ from router.engine import (
     Tick,
 )
 from router.engine.records import ContactRecord
+from router.engine.restore import restore
 from router.model import Contact, ModelError
 from router.plugins import RouterPlugins
+from router.store import Store, StoreError, batch_of, engine_state
+from router.store.codec import contact_record, loads
+
+T = TypeVar("T")
 
 log = logging.getLogger("router.core")
 
@@ -40,6 +52,11 @@ log = logging.getLogger("router.core")
 EffectListener = Callable[[Effect], None]
 #: a decision-time observer: (event type name, seconds the engine took)
 TimingListener = Callable[[str, float], None]
+#: told the named documents the store kept beside the engine, once restored (token rotations)
+RestoreListener = Callable[[Mapping[str, bytes]], None]
+
+#: how often a failed store is tried again
+STORE_PROBE_SECONDS = 1.0
 
 
 class Overloaded(Exception):
@@ -54,10 +71,28 @@ class NotRunning(Exception):
     """The core is stopping (or not started); nothing was applied."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot write; nothing was applied. Retry after `retry_after`."""
+
+    def __init__(self, reason: str, retry_after: float = STORE_PROBE_SECONDS) -> None:
+        super().__init__(f"{reason}; nothing was accepted, retry later")
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 @dataclass(slots=True)
 class _Submission:
-    event: Event
+    #: None: no engine event, only `meta` to keep
+    event: Event | None
     done: asyncio.Future[list[Effect]]
+    meta: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    item: _Submission | None
+    effects: list[Effect]
+    error: BaseException | None = None
 
 
 class RouterCore:
@@ -67,16 +102,26 @@ class RouterCore:
         plugins: RouterPlugins,
         *,
         clock: Callable[[], float] = time.time,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins
         self.engine = Engine(config.engine, plugins)
         self.clock = clock
         self.started_at = clock()
+        #: None: nothing is durable (tests, the simulator's daemon-free runs)
+        self.store = store
+        #: why the store cannot write, while it cannot; None when it can
+        self.store_problem: str | None = None
         self._inbox: asyncio.Queue[_Submission] = asyncio.Queue()
         self._listeners: list[EffectListener] = []
         self._timing: list[TimingListener] = []
+        self._restored: list[RestoreListener] = []
         self._accepting = False
+        #: set once restored from the store and accepting events
+        self.started = asyncio.Event()
+        # one thread owns the store's writing connection; commits never block the loop
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="router-store")
 
     # ------------------------------------------------------------ listeners
     def add_listener(self, listener: EffectListener) -> None:
@@ -85,20 +130,38 @@ class RouterCore:
     def add_timing_listener(self, listener: TimingListener) -> None:
         self._timing.append(listener)
 
+    def add_restore_listener(self, listener: RestoreListener) -> None:
+        self._restored.append(listener)
+
     # ------------------------------------------------------------ input
     @property
     def pending(self) -> int:
         return self._inbox.qsize()
 
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
     async def submit(self, event: Event) -> list[Effect]:
-        """Apply `event` in order with every other; its effects, or `EngineError`."""
+        """Apply `event` in order with every other, durably; its effects, or `EngineError`."""
+        return await self._enqueue(_Submission(event, self._future()))
+
+    async def keep(self, key: str, document: bytes) -> None:
+        """Keep a named document in the store, in order with the events (token rotations)."""
+        await self._enqueue(_Submission(None, self._future(), {key: document}))
+
+    def _future(self) -> asyncio.Future[list[Effect]]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _enqueue(self, submission: _Submission) -> list[Effect]:
         if not self._accepting:
             raise NotRunning("the router is not accepting events (starting or stopping)")
+        if self.store_problem is not None:
+            raise StoreUnavailable(self.store_problem)
         if self._inbox.qsize() >= self.config.limits.max_pending_events:
             raise Overloaded(retry_after=1.0)
-        done: asyncio.Future[list[Effect]] = asyncio.get_running_loop().create_future()
-        self._inbox.put_nowait(_Submission(event, done))
-        return await done
+        self._inbox.put_nowait(submission)
+        return await submission.done
 
     def parse_contact(
         self, channel: str, payload: Mapping[str, Any], *, contact_id: str | None = None
@@ -111,6 +174,14 @@ class RouterCore:
 
     async def submit_contact(self, contact: Contact) -> ContactRecord:
         """Route a contact (idempotent on its id); the engine's record of it afterwards."""
+        if self.engine.contact(contact.id) is None and self.store is not None:
+            # finished so long ago that memory forgot it: the store still knows
+            try:
+                kept = self.store.find_contact(contact.id)
+            except StoreError as error:
+                raise StoreUnavailable(str(error)) from error
+            if kept is not None:
+                return contact_record(loads(kept))
         await self.submit(ContactArrived(contact))
         record = self.engine.contact(contact.id)
         assert record is not None  # an arrival always leaves a record (or finds the old one)
@@ -130,21 +201,105 @@ class RouterCore:
 
     # ------------------------------------------------------------ the writer
     async def run(self) -> None:
-        """Apply events and fire timers until cancelled; then refuse what is still waiting."""
-        self._accepting = True
+        """Restore from the store, then apply events and fire timers until cancelled;
+        then refuse what is still waiting."""
         try:
+            if self.store is not None:
+                await self._restore()
+            self._accepting = True
+            self.started.set()
             while True:
+                if self.store_problem is not None:
+                    await self._wait_for_store()
+                    continue
                 batch = await self._next_batch()
-                for item in batch:
-                    self._apply(item)
+                outcomes = [self._apply(item) for item in batch]
                 if not batch:
-                    self._apply_tick()
+                    outcomes.append(self._apply_tick())
+                await self._commit(outcomes)
         finally:
             self._accepting = False
             while not self._inbox.empty():
                 item = self._inbox.get_nowait()
                 if not item.done.done():
                     item.done.set_exception(NotRunning("the router stopped before this event"))
+            self._store_thread.shutdown(wait=True)
+
+    async def _restore(self) -> None:
+        """Rebuild the engine from the store and write what the timers did while it was down."""
+        store = self.store
+        assert store is not None
+        limit = self.config.engine.routing.finished_contacts_kept
+        loaded = await self._in_store_thread(store.load, limit)
+        started = time.perf_counter()
+        self.engine, effects = restore(
+            self.config.engine, self.plugins, engine_state(loaded), self.clock()
+        )
+        changes = self.engine.take_changes()
+        await self._in_store_thread(store.write, batch_of(self.engine, changes, with_queues=True))
+        for listener in self._restored:
+            listener(loaded.meta)
+        log.info(
+            "restored %d live contacts and %d agents from the store in %.3f s",
+            len(self.engine.contacts),
+            len(self.engine.agents),
+            time.perf_counter() - started,
+            extra={"contacts": len(self.engine.contacts), "agents": len(self.engine.agents)},
+        )
+        self._dispatch(effects)
+
+    async def _commit(self, outcomes: list[_Outcome]) -> None:
+        """Make the batch durable, then answer its submitters and carry out its effects."""
+        if self.store is not None:
+            meta = {k: v for o in outcomes if o.item is not None for k, v in o.item.meta.items()}
+            batch = batch_of(self.engine, self.engine.take_changes())
+            batch.meta = meta
+            try:
+                await self._in_store_thread(self.store.write, batch)
+            except StoreError as error:
+                self._store_failed(str(error), outcomes)
+                return
+        for outcome in outcomes:
+            self._dispatch(outcome.effects)
+            if outcome.item is None or outcome.item.done.done():
+                continue
+            if outcome.error is not None:
+                outcome.item.done.set_exception(outcome.error)
+            else:
+                outcome.item.done.set_result(outcome.effects)
+
+    def _store_failed(self, problem: str, outcomes: list[_Outcome]) -> None:
+        """Refuse the batch: nothing of it is kept, so nothing of it may be acknowledged."""
+        log.error("the store cannot write; refusing new work until it can: %s", problem)
+        self.store_problem = problem
+        for outcome in outcomes:
+            if outcome.item is not None and not outcome.item.done.done():
+                outcome.item.done.set_exception(StoreUnavailable(problem))
+
+    async def _wait_for_store(self) -> None:
+        """Refuse what waits; probe until the store writes again, then rebuild from it.
+
+        The engine applied the failed batch in memory: rebuilding it from the store
+        undoes exactly what nobody was told.
+        """
+        store = self.store
+        assert store is not None
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if not item.done.done():
+                item.done.set_exception(StoreUnavailable(self.store_problem or "store failed"))
+        await asyncio.sleep(STORE_PROBE_SECONDS)
+        try:
+            await self._in_store_thread(store.probe)
+            await self._restore()
+        except StoreError as error:
+            self.store_problem = str(error)
+            return
+        log.info("the store writes again; accepting new work")
+        self.store_problem = None
+
+    async def _in_store_thread(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, call, *args)
 
     def stop_accepting(self) -> None:
         """Refuse new events (draining); those already in the inbox are still applied."""
@@ -172,30 +327,26 @@ class RouterCore:
             batch.append(self._inbox.get_nowait())
         return batch
 
-    def _apply(self, item: _Submission) -> None:
-        if item.done.cancelled():
-            # The submitter went away before the event was applied: it was never
-            # acknowledged, so applying it now would be a change nobody asked for
-            # any more. (With the store, a journaled event is applied regardless.)
-            return
+    def _apply(self, item: _Submission) -> _Outcome:
+        if item.done.cancelled() or item.event is None:
+            # A cancelled submitter went away before the event was applied: it was
+            # never acknowledged, so applying it now would be a change nobody asked
+            # for any more.
+            return _Outcome(item, [])
         try:
-            effects = self._handle(item.event)
+            return _Outcome(item, self._handle(item.event))
         except EngineError as error:
-            self._dispatch(error.effects)
-            item.done.set_exception(error)
-            return
+            return _Outcome(item, error.effects, error)
         except Exception as exc:  # a plugin raised: refuse the event, keep the daemon up
             log.exception("event %s failed in the engine", type(item.event).__name__)
-            item.done.set_exception(EngineError("plugin_error", f"a plugin failed: {exc}"))
-            return
-        self._dispatch(effects)
-        item.done.set_result(effects)
+            return _Outcome(item, [], EngineError("plugin_error", f"a plugin failed: {exc}"))
 
-    def _apply_tick(self) -> None:
+    def _apply_tick(self) -> _Outcome:
         try:
-            self._dispatch(self._handle(Tick()))
+            return _Outcome(None, self._handle(Tick()))
         except Exception:
             log.exception("firing timers failed in the engine")
+            return _Outcome(None, [])
 
     def _handle(self, event: Event) -> list[Effect]:
         started = time.perf_counter()

@@ -31,6 +31,8 @@ from router.runtime.http_common import Health
 from router.runtime.metrics import RouterMetrics
 from router.runtime.mqtt import MqttBridge
 from router.runtime.smtp import start_smtp, stop_smtp
+from router.store import StoreError
+from router.store.sqlite import SqliteStore
 
 log = logging.getLogger("router.daemon")
 
@@ -71,9 +73,11 @@ async def serve(
     check_startable(config)
     loop = asyncio.get_running_loop()
     stop = stop or _stop_on_signals(loop)
-    core = RouterCore(config, plugins)
-    health = Health(parts={"engine": "ok"})
+    store = open_store(config)
+    core = RouterCore(config, plugins, store=store)
+    health = Health(parts={"engine": "ok", "store": "ok"})
     tokens = Tokens(config.auth.admin_token, load_or_create_key(_key_path(config)))
+    core.add_restore_listener(lambda kept: tokens.restore(kept, core.engine.agents))
     metrics = RouterMetrics(core)
     app = build_app(core, tokens, health, metrics)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -92,10 +96,39 @@ async def serve(
         smtp = await start_smtp(core, health)
     except OSError as exc:
         await runner.cleanup()
+        store.close()
         raise StartupError(f"cannot listen: {exc.strerror or exc}") from exc
+    try:
+        await _run_parts(
+            core, bridge=bridge, site=site, smtp=smtp, runner=runner, stop=stop, ready=ready
+        )
+    except BaseExceptionGroup as group:
+        failure = next((e for e in group.exceptions if isinstance(e, StoreError)), None)
+        if failure is None:
+            raise
+        await runner.cleanup()
+        raise StartupError(str(failure)) from failure
+    finally:
+        store.close()
+    log.info("stopped")
+
+
+async def _run_parts(
+    core: RouterCore,
+    *,
+    bridge: MqttBridge | None,
+    site: web.TCPSite,
+    smtp: asyncio.Server,
+    runner: web.AppRunner,
+    stop: asyncio.Event,
+    ready: Callable[[], None] | None,
+) -> None:
+    """The engine and MQTT tasks, until `stop`; then drain."""
+    config = core.config
     async with asyncio.TaskGroup() as group:
         engine_task = group.create_task(core.run(), name="engine")
         mqtt_task = group.create_task(bridge.run(), name="mqtt") if bridge else None
+        await core.started.wait()  # restored from the store
         gc.collect()
         gc.freeze()  # what start-up built stays: later collections skip it
         log.info(
@@ -120,7 +153,18 @@ async def serve(
             mqtt_task.cancel()
         engine_task.cancel()
         await runner.cleanup()
-    log.info("stopped")
+
+
+def open_store(config: RouterConfig) -> SqliteStore:
+    """The store `[store]` names; `StartupError` saying why when it cannot be opened."""
+    try:
+        return SqliteStore(
+            config.store.path,
+            synchronous=config.store.synchronous,
+            retention_days=config.store.retention_days,
+        )
+    except StoreError as error:
+        raise StartupError(str(error)) from error
 
 
 async def _flush(bridge: MqttBridge) -> None:

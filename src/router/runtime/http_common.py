@@ -19,7 +19,7 @@ from aiohttp import web
 from router.engine import EngineError
 from router.model import ModelError
 from router.runtime.auth import Caller, Tokens
-from router.runtime.core import NotRunning, Overloaded, RouterCore
+from router.runtime.core import NotRunning, Overloaded, RouterCore, StoreUnavailable
 
 log = logging.getLogger("router.http")
 
@@ -100,6 +100,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(503, "overloaded", str(error), retry)
     except NotRunning as error:
         return error_response(503, "unavailable", str(error), {"Retry-After": "1"})
+    except StoreUnavailable as error:
+        retry = {"Retry-After": str(max(1, round(error.retry_after)))}
+        return error_response(503, "store_unavailable", str(error), retry)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -135,6 +138,9 @@ async def read_object(request: web.Request) -> dict[str, Any]:
 def caller(request: web.Request) -> Caller:
     """Who sent the request; 401 without a token the router knows."""
     found = request.app[TOKENS].identify(request.headers.get("Authorization"))
+    if found is None and not request.app[CORE].accepting:
+        # agents' tokens come back with the store: until then, "not yet", not "never"
+        raise NotRunning("the router is starting; retry shortly")
     if found is None:
         message = (
             "missing bearer token"

@@ -2,7 +2,8 @@
 
 What shapes this module:
 
-- Nothing is acknowledged before the engine applied it. aiomqtt 2.5 lets paho
+- Nothing is acknowledged before the engine applied it and the store kept it
+  (`core.submit` returns only then). aiomqtt 2.5 lets paho
   send the PUBACK of a QoS 1 message as soon as aiomqtt queued it in memory, so
   a crash (or aiomqtt's overflow) loses it silently. Paho's manual acks are
   switched on instead, and a message is acknowledged after `core.submit`
@@ -55,7 +56,7 @@ from router.engine import (
     SendOffer,
 )
 from router.model import AgentState, Contact
-from router.runtime.core import NotRunning, Overloaded, RouterCore
+from router.runtime.core import NotRunning, Overloaded, RouterCore, StoreUnavailable
 from router.runtime.http_common import Health
 from router.runtime.views import offer_message
 
@@ -368,7 +369,14 @@ class MqttBridge:
     ) -> None:
         try:
             try:
-                await self._submit_in_order(work)
+                while True:
+                    try:
+                        await self._submit_in_order(work)
+                        break
+                    except StoreUnavailable:
+                        # applied, then refused because the store could not keep it: it
+                        # was never acknowledged, so it lines up again until it is kept
+                        continue
             except EngineError as error:
                 reason: str | None = f"{error.code}: {error.message}"
             except Exception as exc:  # a refusal the engine raised otherwise: the same answer
@@ -393,7 +401,7 @@ class MqttBridge:
         if not self._in_line:
             try:
                 await self._submit(work)
-            except (Overloaded, NotRunning):
+            except (Overloaded, NotRunning, StoreUnavailable):
                 pass  # into the waiting room: taken without a pause, ahead of later messages
             else:
                 return
@@ -421,6 +429,8 @@ class MqttBridge:
             error = attempt.exception()
             if isinstance(error, Overloaded):
                 pause = min(error.retry_after, _CORE_RETRY_SECONDS)
+            elif isinstance(error, StoreUnavailable):
+                pause = error.retry_after  # the store is probed about this often
             elif isinstance(error, NotRunning):
                 # starting, or stopping: then the bridge is cancelled soon, and the
                 # message, never acknowledged, comes back on the next run

@@ -42,7 +42,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from router import __version__
 from router.engine import EngineError
 from router.model import ModelError
-from router.runtime.core import NotRunning, Overloaded, RouterCore
+from router.runtime.core import NotRunning, Overloaded, RouterCore, StoreUnavailable
 from router.runtime.http_common import Health
 
 log = logging.getLogger("router.smtp")
@@ -103,7 +103,7 @@ class InboundMail:
                 return f"554 5.6.0 Message refused: {_reason(error.message)}"
             log.warning("the router failed on contact %s: %s", contact.id, error.message)
             return f"451 4.3.0 Message not accepted: {_reason(error.message)}"
-        except (Overloaded, NotRunning) as error:
+        except (Overloaded, NotRunning, StoreUnavailable) as error:
             log.warning("deferred a message for contact %s: %s", contact.id, error)
             return f"451 4.3.0 Message not accepted: {_reason(str(error))}"
         except Exception:

@@ -1,0 +1,271 @@
+"""The engine's records as JSON documents, and back: what the store keeps.
+
+A document holds everything that is the record's own (for a contact: the
+contact itself, its state, queue, priority, offer, agent, declines, events);
+what the engine derives from records (heaps, indexes, timers, an agent's load)
+is rebuilt from them by `router.engine.restore`. Documents are plain JSON so
+that a store written by one version reads in the next: a field added later
+gets its default when absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from router.engine.core import Engine
+from router.engine.records import AgentRecord, ContactRecord
+from router.engine.restore import EngineState
+from router.engine.stats import QueueCounters
+from router.model import (
+    AgentProfile,
+    AgentState,
+    Contact,
+    ContactState,
+    Customer,
+    EscalationStep,
+    Offer,
+    QueueConfig,
+    RouterEvent,
+)
+from router.plugin_api import OutcomeStats
+
+Document = dict[str, Any]
+
+#: the counters a queue keeps across restarts (`waiting` is counted again from the contacts)
+_COUNTER_FIELDS = (
+    "arrived",
+    "answered",
+    "answered_in_sla",
+    "abandoned",
+    "handled",
+    "answer_wait_sum",
+)
+
+
+def dumps(document: Document) -> bytes:
+    return orjson.dumps(document, default=_json_default)
+
+
+def loads(raw: bytes | str) -> Document:
+    document: Document = orjson.loads(raw)
+    return document
+
+
+def dumps_list(documents: list[Document]) -> bytes:
+    return orjson.dumps(documents, default=_json_default)
+
+
+def loads_list(raw: bytes | str) -> list[Document]:
+    documents: list[Document] = orjson.loads(raw)
+    return documents
+
+
+# ------------------------------------------------------------------ contacts
+def contact_document(record: ContactRecord) -> Document:
+    return {
+        "contact": record.contact.to_json(),
+        "seq": record.seq,
+        "arrived_at": record.arrived_at,
+        "state": str(record.state),
+        "queue": record.queue,
+        "entered_queue_at": record.entered_queue_at,
+        "priority": record.priority,
+        "min_level": record.min_level,
+        "extra_queues": list(record.extra_queues),
+        "escalations": [asdict(step) for step in record.escalations],
+        "offer": asdict(record.offer) if record.offer else None,
+        "agent_id": record.agent_id,
+        "target_agent": record.target_agent,
+        "declined_by": record.declined_by,
+        "answered_at": record.answered_at,
+        "wrapup_until": record.wrapup_until,
+        "outcome": record.outcome,
+        "csat": record.csat,
+        "reason": record.reason,
+        "events": [_event_document(event) for event in record.events],
+    }
+
+
+def contact_record(document: Document) -> ContactRecord:
+    offer = document.get("offer")
+    return ContactRecord(
+        contact=_contact(document["contact"]),
+        seq=document["seq"],
+        arrived_at=document["arrived_at"],
+        state=ContactState(document["state"]),
+        queue=document.get("queue"),
+        entered_queue_at=document["entered_queue_at"],
+        priority=document.get("priority", 0.0),
+        min_level=document.get("min_level", 1),
+        extra_queues=tuple(document.get("extra_queues", ())),
+        escalations=[_escalation(step) for step in document.get("escalations", ())],
+        offer=Offer(**offer) if offer else None,
+        agent_id=document.get("agent_id"),
+        target_agent=document.get("target_agent"),
+        declined_by=dict(document.get("declined_by", {})),
+        answered_at=document.get("answered_at"),
+        wrapup_until=document.get("wrapup_until"),
+        outcome=document.get("outcome"),
+        csat=document.get("csat"),
+        reason=document.get("reason"),
+        events=[_event(event) for event in document.get("events", ())],
+    )
+
+
+def _contact(document: Document) -> Contact:
+    customer = dict(document.get("customer", {}))
+    customer["handles"] = dict(customer.get("handles") or {})
+    return Contact(
+        id=document["id"],
+        channel=document["channel"],
+        customer=Customer(**customer),
+        subject=document.get("subject", ""),
+        body=document.get("body", ""),
+        queue=document.get("queue"),
+        skills=tuple(document.get("skills", ())),
+        priority=document.get("priority", 0),
+        thread_id=document.get("thread_id"),
+        attributes=dict(document.get("attributes", {})),
+    )
+
+
+def _event_document(event: RouterEvent) -> Document:
+    return {
+        "type": event.type,
+        "at": event.at,
+        "contact_id": event.contact_id,
+        "agent_id": event.agent_id,
+        "queue": event.queue,
+        "details": event.details,
+    }
+
+
+def _event(document: Document) -> RouterEvent:
+    return RouterEvent(
+        type=document["type"],
+        at=document["at"],
+        contact_id=document.get("contact_id"),
+        agent_id=document.get("agent_id"),
+        queue=document.get("queue"),
+        details=document.get("details", {}),
+    )
+
+
+def _escalation(document: Document) -> EscalationStep:
+    return EscalationStep(
+        after_seconds=document["after_seconds"],
+        min_level=document.get("min_level"),
+        add_queues=tuple(document.get("add_queues", ())),
+        priority_boost=document.get("priority_boost", 0.0),
+    )
+
+
+# -------------------------------------------------------------------- agents
+def agent_document(agent: AgentRecord) -> Document:
+    profile = agent.profile
+    return {
+        "profile": {
+            "id": profile.id,
+            "name": profile.name,
+            "skills": dict(profile.skills),
+            "languages": sorted(profile.languages),
+            "capacity": dict(profile.capacity),
+        },
+        "state": str(agent.state),
+        "idle_since": agent.idle_since,
+        "missed_offers": agent.missed_offers,
+        "placed": agent.placed,
+        "outcomes": {queue: asdict(stats) for queue, stats in agent.outcomes.items()},
+    }
+
+
+def agent_record(document: Document) -> AgentRecord:
+    profile = document["profile"]
+    return AgentRecord(
+        profile=AgentProfile(
+            id=profile["id"],
+            name=profile.get("name", ""),
+            skills=dict(profile.get("skills", {})),
+            languages=frozenset(profile.get("languages", ())),
+            capacity=dict(profile.get("capacity", {})),
+        ),
+        state=AgentState(document.get("state", "offline")),
+        idle_since=document.get("idle_since", 0.0),
+        missed_offers=document.get("missed_offers", 0),
+        placed=document.get("placed", 0),
+        outcomes={
+            queue: OutcomeStats(**stats) for queue, stats in document.get("outcomes", {}).items()
+        },
+    )
+
+
+# ------------------------------------------------------ the engine's own figures
+def figures_document(engine: Engine) -> Document:
+    """The engine's running counts: arrival and offer numbers, list placements, queue counters."""
+    return {
+        "seq": engine.seq,
+        "offer_seq": engine.offer_seq,
+        "placements": engine.available.placements,
+        "counters": {
+            c.name: {name: getattr(c, name) for name in _COUNTER_FIELDS}
+            for c in engine.counters.values()
+        },
+    }
+
+
+def queues_document(queues: Iterable[QueueConfig]) -> list[Document]:
+    return [asdict(queue) for queue in queues]
+
+
+def queue_configs(documents: Iterable[Document]) -> tuple[QueueConfig, ...]:
+    return tuple(
+        QueueConfig(
+            **{
+                **document,
+                "channels": tuple(document["channels"]),
+                "skills": tuple(document.get("skills", ())),
+                "escalation": tuple(_escalation(step) for step in document.get("escalation", ())),
+            }
+        )
+        for document in documents
+    )
+
+
+def engine_state(
+    *,
+    figures: Document | None,
+    queues: list[Document] | None,
+    contacts: Iterable[Document],
+    agents: Iterable[Document],
+    joined: Mapping[str, str],
+) -> EngineState:
+    """The documents a store loaded, as the records `restore` takes."""
+    figures = figures or {}
+    counters = []
+    for name, values in figures.get("counters", {}).items():
+        counter = QueueCounters(name)
+        for field_name in _COUNTER_FIELDS:
+            setattr(counter, field_name, values.get(field_name, 0))
+        counters.append(counter)
+    return EngineState(
+        queues=queue_configs(queues) if queues is not None else None,
+        contacts=[contact_record(document) for document in contacts],
+        agents=[agent_record(document) for document in agents],
+        counters=counters,
+        joined=dict(joined),
+        seq=figures.get("seq", 0),
+        offer_seq=figures.get("offer_seq", 0),
+        placements=figures.get("placements", 0),
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -1,0 +1,184 @@
+"""The embedded store: one SQLite file in WAL mode, one transaction per batch of events.
+
+Tables hold documents (`router.store.codec`), one row per contact, agent and
+follow-up alias, and a few named documents in `meta` (the engine's running
+counts, its queue settings, token rotations). Finished contacts stay for
+`retention_days` after they finished (lookups, idempotency, customer
+history), then are deleted; on start only live contacts and the newest
+finished ones are read, so restart time follows what is live, not the
+history (no separate snapshot is needed: the rows are the snapshot).
+
+`synchronous = "full"` (the default) syncs the WAL on every commit: an
+acknowledged event survives a power cut. "normal" survives a crash of the
+process but not of the machine; "off" leaves it to the OS.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from router.store.base import Batch, Loaded, StoreError
+
+SCHEMA_VERSION = 1
+SYNCHRONOUS = ("full", "normal", "off")
+#: how long a write waits for another connection's lock before it fails
+BUSY_TIMEOUT_MS = 2000
+#: finished contacts are pruned once every this many writes
+_PRUNE_EVERY = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    id TEXT PRIMARY KEY,
+    live INTEGER NOT NULL,
+    rev INTEGER NOT NULL,
+    written_at REAL NOT NULL,
+    document BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contacts_by_live ON contacts (live, rev);
+CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, document BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS joined (
+    id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, rev INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS joined_by_rev ON joined (rev);
+"""
+
+
+class SqliteStore:
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "full", retention_days: float = 30.0
+    ) -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        self.path = str(path)
+        self.retention_seconds = retention_days * 86400.0
+        if self.path == ":memory:":
+            # two connections must see one database: a named, shared in-memory one
+            self._target, self._uri = (
+                f"file:router-{uuid.uuid4().hex}?mode=memory&cache=shared",
+                True,
+            )
+        else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._target, self._uri = self.path, False
+        try:
+            self._db = self._connect()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+            self._rev = self._db.execute("SELECT coalesce(max(rev), 0) FROM contacts").fetchone()[0]
+            self._reader = self._connect()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+        self._writes = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self._target, uri=self._uri, isolation_level=None, check_same_thread=False
+        )
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return connection
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION).encode(),)
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.path} was written by a newer router (schema {int(row[0])})"
+            )
+
+    # ------------------------------------------------------------ reading
+    def load(self, finished_limit: int) -> Loaded:
+        try:
+            db = self._reader
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            live = db.execute("SELECT rev, document FROM contacts WHERE live = 1").fetchall()
+            finished = db.execute(
+                "SELECT rev, document FROM contacts WHERE live = 0 ORDER BY rev DESC LIMIT ?",
+                (finished_limit,),
+            ).fetchall()
+            joined = db.execute(
+                "SELECT id, contact_id FROM joined ORDER BY rev DESC LIMIT ?", (finished_limit,)
+            ).fetchall()
+            agents = [row[0] for row in db.execute("SELECT document FROM agents")]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store {self.path}: {exc}") from exc
+        rows = sorted(live + finished, key=lambda row: row[0])
+        return Loaded(
+            figures=meta.pop("figures", None),
+            queues=meta.pop("queues", None),
+            contacts=[document for _, document in rows],
+            agents=agents,
+            joined=dict(reversed(joined)),
+            meta=meta,
+        )
+
+    def find_contact(self, contact_id: str) -> bytes | None:
+        try:
+            row = self._reader.execute(
+                "SELECT document FROM contacts WHERE id = ?", (contact_id,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store {self.path}: {exc}") from exc
+        return row[0] if row else None
+
+    # ------------------------------------------------------------ writing
+    def write(self, batch: Batch) -> None:
+        db = self._db
+        self._rev += 1
+        rev, now = self._rev, time.time()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?, ?)",
+                [(c.id, int(c.live), rev, now, c.document) for c in batch.contacts],
+            )
+            db.executemany("INSERT OR REPLACE INTO agents VALUES (?, ?)", batch.agents)
+            db.executemany(
+                "INSERT OR REPLACE INTO joined VALUES (?, ?, ?)",
+                [(alias, contact_id, rev) for alias, contact_id in batch.joined.items()],
+            )
+            meta = dict(batch.meta)
+            meta["figures"] = batch.figures
+            if batch.queues is not None:
+                meta["queues"] = batch.queues
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+            self._writes += 1
+            if self.retention_seconds > 0 and self._writes % _PRUNE_EVERY == 0:
+                db.execute(
+                    "DELETE FROM contacts WHERE live = 0 AND written_at < ?",
+                    (now - self.retention_seconds,),
+                )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
+
+    def probe(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('probe', ?)", (str(time.time()).encode(),)
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
+
+    def _rollback(self) -> None:
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction is gone with the error; nothing was written
+
+    def close(self) -> None:
+        self._reader.close()
+        self._db.close()
