@@ -24,6 +24,7 @@ from router.runtime.auth import Tokens
 from router.runtime.core import RouterCore
 from router.runtime.http_common import Health
 from router.runtime.metrics import RouterMetrics
+from router.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "admin-secret-token"
@@ -83,10 +84,19 @@ def example_config(**limits: int) -> tuple[RouterConfig, Any]:
     return config, plugins
 
 
-async def serve_in_process(*, start_writer: bool = True, **limits: int) -> AsyncIterator[Server]:
-    config, plugins = example_config(**limits)
-    core = RouterCore(config, plugins)
-    app = build_app(core, Tokens(ADMIN, b"k" * 32), Health(), RouterMetrics(core, process=False))
+async def serve_in_process(
+    *,
+    start_writer: bool = True,
+    store: Store | None = None,
+    config: RouterConfig | None = None,
+    **limits: int,
+) -> AsyncIterator[Server]:
+    """A router on a free port; with `store`, restored from it and writing to it."""
+    example, plugins = example_config(**limits)
+    core = RouterCore(config or example, plugins, store=store)
+    tokens = Tokens(ADMIN, b"k" * 32)
+    core.add_restore_listener(lambda kept: tokens.restore(kept, core.engine.agents))
+    app = build_app(core, tokens, Health(), RouterMetrics(core, process=False))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
@@ -94,6 +104,8 @@ async def serve_in_process(*, start_writer: bool = True, **limits: int) -> Async
     await site.start()
     engine = asyncio.create_task(core.run() if start_writer else asyncio.sleep(3600))
     await asyncio.sleep(0)
+    if start_writer:
+        await core.started.wait()
     try:
         async with aiohttp.ClientSession() as http:
             yield Server(core, f"http://127.0.0.1:{port}", http)

@@ -41,7 +41,7 @@ from router.engine.records import ContactRecord
 from router.engine.restore import restore
 from router.model import Contact, ModelError
 from router.plugins import RouterPlugins
-from router.store import Store, StoreError, batch_of, engine_state
+from router.store import Loaded, Store, StoreError, batch_of, engine_state
 from router.store.codec import contact_record, loads
 
 T = TypeVar("T")
@@ -229,12 +229,8 @@ class RouterCore:
         """Rebuild the engine from the store and write what the timers did while it was down."""
         store = self.store
         assert store is not None
-        limit = self.config.engine.routing.finished_contacts_kept
-        loaded = await self._in_store_thread(store.load, limit)
         started = time.perf_counter()
-        self.engine, effects = restore(
-            self.config.engine, self.plugins, engine_state(loaded), self.clock()
-        )
+        loaded, effects = await self._rebuild()
         changes = self.engine.take_changes()
         await self._in_store_thread(store.write, batch_of(self.engine, changes, with_queues=True))
         for listener in self._restored:
@@ -248,6 +244,16 @@ class RouterCore:
         )
         self._dispatch(effects)
 
+    async def _rebuild(self) -> tuple[Loaded, list[Effect]]:
+        """The engine as the store has it; the store's documents and the restore's effects."""
+        assert self.store is not None
+        limit = self.config.engine.routing.finished_contacts_kept
+        loaded = await self._in_store_thread(self.store.load, limit)
+        self.engine, effects = restore(
+            self.config.engine, self.plugins, engine_state(loaded), self.clock()
+        )
+        return loaded, effects
+
     async def _commit(self, outcomes: list[_Outcome]) -> None:
         """Make the batch durable, then answer its submitters and carry out its effects."""
         if self.store is not None:
@@ -257,7 +263,7 @@ class RouterCore:
             try:
                 await self._in_store_thread(self.store.write, batch)
             except StoreError as error:
-                self._store_failed(str(error), outcomes)
+                await self._store_failed(str(error), outcomes)
                 return
         for outcome in outcomes:
             self._dispatch(outcome.effects)
@@ -268,20 +274,26 @@ class RouterCore:
             else:
                 outcome.item.done.set_result(outcome.effects)
 
-    def _store_failed(self, problem: str, outcomes: list[_Outcome]) -> None:
-        """Refuse the batch: nothing of it is kept, so nothing of it may be acknowledged."""
+    async def _store_failed(self, problem: str, outcomes: list[_Outcome]) -> None:
+        """Refuse the batch: nothing of it is kept, so nothing of it may be acknowledged.
+
+        The engine applied the batch in memory: rebuilding it from the store
+        undoes exactly what nobody was told (reading works while writing fails:
+        a lock, a full disk). Its effects are not carried out; the rebuild after
+        the store recovers sends what is still open.
+        """
         log.error("the store cannot write; refusing new work until it can: %s", problem)
         self.store_problem = problem
+        try:
+            await self._rebuild()  # before anyone hears no, so that nobody reads the undone
+        except StoreError:
+            log.exception("the store cannot be read either; rebuilding once it recovers")
         for outcome in outcomes:
             if outcome.item is not None and not outcome.item.done.done():
                 outcome.item.done.set_exception(StoreUnavailable(problem))
 
     async def _wait_for_store(self) -> None:
-        """Refuse what waits; probe until the store writes again, then rebuild from it.
-
-        The engine applied the failed batch in memory: rebuilding it from the store
-        undoes exactly what nobody was told.
-        """
+        """Refuse what waits; probe until the store writes again, then restore from it."""
         store = self.store
         assert store is not None
         while not self._inbox.empty():

@@ -55,7 +55,7 @@ class Loaded:
 
     figures: bytes | None = None
     queues: bytes | None = None
-    #: every live contact and the newest finished ones, oldest first
+    #: every live contact and the newest finished ones, in no particular order
     contacts: list[bytes] = field(default_factory=list)
     agents: list[bytes] = field(default_factory=list)
     joined: dict[str, str] = field(default_factory=dict)

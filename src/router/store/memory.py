@@ -19,7 +19,7 @@ class MemoryStore:
     def load(self, finished_limit: int) -> Loaded:
         rows = sorted(self.contacts.values(), key=lambda row: row[0])
         finished = [row for row in rows if not row[1]][-finished_limit:] if finished_limit else []
-        kept = sorted([row for row in rows if row[1]] + finished, key=lambda row: row[0])
+        kept = [row for row in rows if row[1]] + finished
         return Loaded(
             figures=self.figures,
             queues=self.queues,

@@ -110,7 +110,9 @@ class SqliteStore:
             agents = [row[0] for row in db.execute("SELECT document FROM agents")]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the store {self.path}: {exc}") from exc
-        rows = sorted(live + finished, key=lambda row: row[0])
+        rows = live + finished
+        for own in ("schema_version", "probe"):  # the store's own rows, nobody else's
+            meta.pop(own, None)
         return Loaded(
             figures=meta.pop("figures", None),
             queues=meta.pop("queues", None),

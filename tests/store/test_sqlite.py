@@ -1,0 +1,146 @@
+"""The SQLite store against the in-memory reference store, and its failures, on real files.
+
+The property test in `tests/engine/test_stateful.py` shows that what
+`MemoryStore` keeps restores an engine exactly; here `SqliteStore` must give
+back the very same documents as `MemoryStore` for the same writes, across
+reopening the file, and fail loudly (StoreError) rather than quietly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from router.engine import (
+    AgentStateChanged,
+    ContactArrived,
+    ContactCompleted,
+    Event,
+    OfferAnswered,
+    SendOffer,
+)
+from router.engine.invariants import check_invariants
+from router.engine.restore import restore
+from router.model import AgentState, Contact
+from router.store import Batch, MemoryStore, StoreError, batch_of, engine_state
+from router.store import sqlite as sqlite_module
+from router.store.sqlite import SqliteStore
+from router.testing import RouterHarness
+
+
+def _run_a_day(stores: list[MemoryStore | SqliteStore], contacts: int = 40) -> RouterHarness:
+    """Agents take and finish contacts; after each event the changes go to every store."""
+    h = RouterHarness()
+
+    def send(event: Event) -> list[SendOffer]:
+        effects = h.send(event)
+        batch = batch_of(h.engine, h.engine.take_changes(), with_queues=True)
+        for store in stores:
+            store.write(batch)
+        return [e for e in effects if isinstance(e, SendOffer)]
+
+    for name in ("a1", "a2"):
+        h.add_agent(name)
+    h.engine.take_changes()
+    send(AgentStateChanged("a1", AgentState.AVAILABLE))
+    for number in range(contacts):
+        h.clock += 1.0
+        for offer in send(ContactArrived(Contact(id=f"c{number}", channel="chat"))):
+            if number % 3:  # some are answered and finished, some stay
+                send(OfferAnswered(offer.offer.id, accept=True))
+                send(ContactCompleted(offer.contact.id))
+    return h
+
+
+def test_sqlite_gives_back_what_the_reference_store_does(tmp_path: Path) -> None:
+    reference = MemoryStore()
+    store = SqliteStore(tmp_path / "router.db")
+    h = _run_a_day([reference, store])
+    store.close()
+    reopened = SqliteStore(tmp_path / "router.db")
+    for limit in (0, 5, 1000):
+        loaded, expected = reopened.load(limit), reference.load(limit)
+        assert sorted(loaded.contacts) == sorted(expected.contacts)
+        assert sorted(loaded.agents) == sorted(expected.agents)
+        assert (loaded.figures, loaded.queues, loaded.joined, loaded.meta) == (
+            expected.figures,
+            expected.queues,
+            expected.joined,
+            expected.meta,
+        )
+    engine, _ = restore(h.engine.config, h.plugins, engine_state(reopened.load(1000)), h.clock)
+    check_invariants(engine)
+    assert sorted(engine.contacts) == sorted(h.engine.contacts)
+    assert {a.id: a.state for a in engine.agents.values()} == {
+        a.id: a.state for a in h.engine.agents.values()
+    }
+
+
+def test_finished_contacts_are_found_after_memory_forgot_them(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "router.db")
+    _run_a_day([store])
+    loaded = store.load(finished_limit=2)
+    assert len(loaded.contacts) < 40
+    assert store.find_contact("c1") is not None  # finished long ago: still known
+    assert store.find_contact("never") is None
+
+
+def test_a_held_lock_fails_the_write_and_the_probe_until_released(tmp_path: Path) -> None:
+    path = tmp_path / "router.db"
+    store = SqliteStore(path)
+    store.write(Batch(figures=b'{"seq": 1}'))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            store.write(Batch(figures=b'{"seq": 2}'))
+        with pytest.raises(StoreError, match="cannot write"):
+            store.probe()
+        assert store.load(10).figures == b'{"seq": 1}'  # readers still read (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.probe()
+    store.write(Batch(figures=b'{"seq": 3}'))
+    assert store.load(10).figures == b'{"seq": 3}'
+
+
+def test_a_file_that_is_not_a_store_is_refused_with_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "router.db"
+    path.write_bytes(b"this is not a database, it is a shopping list\n" * 100)
+    with pytest.raises(StoreError, match=r"router\.db"):
+        SqliteStore(path)
+
+
+def test_a_store_from_a_newer_router_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "router.db"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (b"99",))
+    with pytest.raises(StoreError, match="newer router"):
+        SqliteStore(path)
+
+
+def test_finished_contacts_past_retention_are_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_PRUNE_EVERY", 1)
+    store = SqliteStore(tmp_path / "router.db", retention_days=1e-12)
+    h = _run_a_day([store], contacts=10)
+    store.write(batch_of(h.engine, h.engine.take_changes()))
+    kept = store.load(1000)
+    assert len(kept.contacts) == len(h.engine.contacts)  # only the live ones are left
+
+
+def test_memory_path_is_one_database_for_both_connections() -> None:
+    store = SqliteStore(":memory:")
+    _run_a_day([store], contacts=5)
+    assert store.load(100).contacts
+    assert store.find_contact("c1") is not None
+
+
+def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SqliteStore(tmp_path / "router.db", synchronous="sometimes")
