@@ -37,7 +37,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         404: "Not found",
         409: "Conflict (e.g. the offer is already taken)",
         413: "Body too large",
-        503: "Overloaded or stopping; retry after Retry-After seconds",
+        503: "Overloaded, starting, stopping or the store cannot write; retry after Retry-After",
     }
     return {str(s): {"description": names[s], **_json(_ERROR)} for s in statuses}
 
