@@ -113,11 +113,9 @@ def _place_contact(engine: Engine, record: ContactRecord) -> None:
         counters.waiting += 1
         counters.track(record)
         engine.arm_escalations(record)
-        for agent_id, until in list(record.declined_by.items()):
-            if until > engine.now:
+        for agent_id, until in record.declined_by.items():
+            if until > engine.now:  # an entry whose delay ran out is kept, as the engine does
                 engine.timers.arm(until, ReofferDue(record.id, agent_id))
-            else:
-                del record.declined_by[agent_id]
     if record.state is ContactState.QUEUED:
         engine.matcher.push_waiting(record)
     elif record.state is ContactState.OFFERED:

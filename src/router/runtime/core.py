@@ -120,6 +120,8 @@ class RouterCore:
         self._accepting = False
         #: set once restored from the store and accepting events
         self.started = asyncio.Event()
+        #: a batch is being applied and written
+        self._working = False
         # one thread owns the store's writing connection; commits never block the loop
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="router-store")
 
@@ -213,10 +215,14 @@ class RouterCore:
                     await self._wait_for_store()
                     continue
                 batch = await self._next_batch()
-                outcomes = [self._apply(item) for item in batch]
-                if not batch:
-                    outcomes.append(self._apply_tick())
-                await self._commit(outcomes)
+                self._working = True
+                try:
+                    outcomes = [self._apply(item) for item in batch]
+                    if not batch:
+                        outcomes.append(self._apply_tick())
+                    await self._commit(outcomes)
+                finally:
+                    self._working = False
         finally:
             self._accepting = False
             while not self._inbox.empty():
@@ -318,8 +324,8 @@ class RouterCore:
         self._accepting = False
 
     async def drained(self) -> None:
-        """Wait until the inbox is empty."""
-        while not self._inbox.empty():
+        """Wait until the inbox is empty and the last batch is kept and answered."""
+        while not self._inbox.empty() or self._working:
             await asyncio.sleep(0.01)
 
     async def _next_batch(self) -> list[_Submission]:
