@@ -1069,7 +1069,6 @@ def _durable_view(engine: Engine) -> Any:
     agents = {}
     for agent in engine.agents.values():
         document = agent_document(agent)
-        del document["placed"]  # numbers differ after a restore; the lists' order is compared
         agents[agent.id] = (
             document,
             {c: n for c, n in agent.load.items() if n},
@@ -1102,8 +1101,10 @@ def _durable_view(engine: Engine) -> Any:
             ) and r.state is ContactState.WRAPUP:
                 timers.add((due, "wrapup", contact_id))
             case EscalationDue(contact_id, epoch, step) if (
-                r := engine.contacts.get(contact_id)
-            ) and r.escalation_epoch == epoch:
+                (r := engine.contacts.get(contact_id))
+                and r.escalation_epoch == epoch
+                and r.state in (ContactState.QUEUED, ContactState.OFFERED)
+            ):
                 timers.add((due, f"escalation {step}", contact_id))
             case ReofferDue(contact_id, agent_id) if (
                 r := engine.contacts.get(contact_id)
@@ -1117,7 +1118,6 @@ def _durable_view(engine: Engine) -> Any:
         for r in engine.contacts.values()
     }
     figures = figures_document(engine)
-    del figures["placements"]
     return {
         "contacts": contacts,
         # the order finished contacts leave memory in is the store's, not the engine's

@@ -624,7 +624,8 @@ class Engine:
             agent.exclusive_held = sum(1 for r in held if r is not None and r.channel in exclusive)
             self.matcher.compute_levels(agent)
         self._publish_agent("config_replaced", None, {"queues": [q.name for q in config.queues]})
-        for agent in self.agents.values():
+        # in their lists' order, so that a reload keeps who has been idle longest first
+        for agent in sorted(self.agents.values(), key=lambda a: a.placed):
             self.matcher.refresh_agent(agent)
 
     # ------------------------------------------------------------- helpers

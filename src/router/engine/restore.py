@@ -72,8 +72,11 @@ def restore(
     for alias, contact_id in state.joined.items():
         engine.joined[alias] = contact_id
     for agent in sorted(engine.agents.values(), key=lambda a: a.placed):
+        placed = agent.placed
         engine.matcher.compute_levels(agent)
-        engine.matcher.reindex(agent)
+        engine.matcher.reindex(agent)  # to the back of its lists: in the order they had
+        agent.placed = placed  # and the numbers they had, which later reloads sort by
+    engine.available.placements = state.placements
     engine.take_changes()  # what rebuilding touched is what the store already has
     open_offers = list(engine.offers)
     effects: list[Effect] = []
