@@ -1133,7 +1133,13 @@ def _durable_view(engine: Engine) -> Any:
         "joined": dict(engine.joined),
         "last agent by thread": dict(engine.last_agent_by_thread),
         "figures": figures,
-        "queues": engine.queues,
+        # a retired queue no contact is in any more does nothing; a restore may drop it
+        "queues": {
+            name: queue
+            for name, queue in engine.queues.items()
+            if engine.config.queue(name)
+            or any(name in r.queues() for r in engine.contacts.values())
+        },
     }
 
 
