@@ -1067,8 +1067,11 @@ def _durable_view(engine: Engine) -> Any:
         r.id: contact_document(r) for r in (*engine.contacts.values(), *engine.finished.values())
     }
     agents = {}
+    # the order of place numbers is what counts (a restore's reload may renumber)
+    rank = {a.id: n for n, a in enumerate(sorted(engine.agents.values(), key=lambda a: a.placed))}
     for agent in engine.agents.values():
         document = agent_document(agent)
+        document["placed"] = rank[agent.id]
         agents[agent.id] = (
             document,
             {c: n for c, n in agent.load.items() if n},
@@ -1118,6 +1121,7 @@ def _durable_view(engine: Engine) -> Any:
         for r in engine.contacts.values()
     }
     figures = figures_document(engine)
+    del figures["placements"]
     return {
         "contacts": contacts,
         # the order finished contacts leave memory in is the store's, not the engine's
