@@ -72,6 +72,10 @@ class SqliteStore:
             self._check_version()
             self._rev = self._db.execute("SELECT coalesce(max(rev), 0) FROM contacts").fetchone()[0]
             self._reader = self._connect()
+            if self._uri:
+                # shared-cache tables lock out readers while the writer writes, and
+                # busy_timeout does not wait on those locks: read what is there instead
+                self._reader.execute("PRAGMA read_uncommitted=1")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         self._writes = 0
