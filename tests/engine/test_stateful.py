@@ -1067,8 +1067,11 @@ def _durable_view(engine: Engine) -> Any:
         r.id: contact_document(r) for r in (*engine.contacts.values(), *engine.finished.values())
     }
     agents = {}
-    # the order of place numbers is what counts (a restore's reload may renumber)
-    rank = {a.id: n for n, a in enumerate(sorted(engine.agents.values(), key=lambda a: a.placed))}
+    # the order of place numbers among listed agents is what counts (a restore's
+    # reload may renumber; an agent in no list has no place)
+    listed = [a for a in engine.agents.values() if engine.available.is_placed(a.id)]
+    rank: dict[str, int | None] = {a.id: None for a in engine.agents.values()}
+    rank.update({a.id: n for n, a in enumerate(sorted(listed, key=lambda a: a.placed))})
     for agent in engine.agents.values():
         document = agent_document(agent)
         document["placed"] = rank[agent.id]
