@@ -116,9 +116,9 @@ def _place_contact(engine: Engine, record: ContactRecord) -> None:
         counters.waiting += 1
         counters.track(record)
         engine.arm_escalations(record)
-        for agent_id, until in record.declined_by.items():
-            if until > engine.now:  # an entry whose delay ran out is kept, as the engine does
-                engine.timers.arm(until, ReofferDue(record.id, agent_id))
+    for agent_id, until in record.declined_by.items():
+        if until > engine.now:  # an entry whose delay ran out is kept, as the engine does
+            engine.timers.arm(until, ReofferDue(record.id, agent_id))
     if record.state is ContactState.QUEUED:
         engine.matcher.push_waiting(record)
     elif record.state is ContactState.OFFERED:

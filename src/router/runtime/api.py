@@ -321,6 +321,7 @@ async def reload(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
     core = request.app[CORE]
+    health.set("engine", "ok" if core.started.is_set() else "starting: restoring from the store")
     if core.store is not None:
         health.set("store", core.store_problem or "ok")
     return json_response(

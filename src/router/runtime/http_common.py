@@ -137,10 +137,11 @@ async def read_object(request: web.Request) -> dict[str, Any]:
 
 def caller(request: web.Request) -> Caller:
     """Who sent the request; 401 without a token the router knows."""
+    if not request.app[CORE].started.is_set():
+        # contacts, agents and tokens come back with the store: until then every
+        # answer would be "no such thing", which is wrong; "not yet" is right
+        raise NotRunning("the router is starting (restoring from the store); retry shortly")
     found = request.app[TOKENS].identify(request.headers.get("Authorization"))
-    if found is None and not request.app[CORE].accepting:
-        # agents' tokens come back with the store: until then, "not yet", not "never"
-        raise NotRunning("the router is starting; retry shortly")
     if found is None:
         message = (
             "missing bearer token"
