@@ -97,11 +97,13 @@ def restore(
 def _place_contact(engine: Engine, record: ContactRecord) -> None:
     """Put one stored contact back where the engine keeps contacts in its state."""
     engine.remember_customer(record)
-    if record.agent_id is not None and record.answered_at is not None:
+    # the last agent that took it, even if it was transferred on since (sticky routing)
+    answered_by = next((e.agent_id for e in reversed(record.events) if e.type == "assigned"), None)
+    if answered_by is not None:
         if record.customer is not None:
-            engine.customers.set_last_agent(record.customer, record.seq, record.agent_id)
+            engine.customers.set_last_agent(record.customer, record.seq, answered_by)
         if record.contact.thread_id is not None:
-            engine.last_agent_by_thread[record.contact.thread_id] = record.agent_id
+            engine.last_agent_by_thread[record.contact.thread_id] = answered_by
     if record.state not in _LIVE:
         engine.finished[record.id] = record
         return
