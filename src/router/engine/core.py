@@ -82,6 +82,8 @@ class Engine:
         #: the id of a contact that joined another (a follow-up message) → that contact's id
         self.joined: OrderedDict[str, str] = OrderedDict()
         self.last_agent_by_thread: dict[str, str] = {}
+        #: the arrival seq of the contact each thread's last agent took (the newest wins)
+        self._thread_agent_seq: dict[str, int] = {}
         self.seq = 0
         self.offer_seq = 0
         self._effects: list[Effect] = []
@@ -382,7 +384,7 @@ class Engine:
         if record.customer is not None:
             self.customers.set_last_agent(record.customer, record.seq, agent.id)
         if record.contact.thread_id is not None:
-            self.last_agent_by_thread[record.contact.thread_id] = agent.id
+            self.remember_thread_agent(record.contact.thread_id, record.seq, agent.id)
         details: dict[str, Any] = {"offer_id": offer_id, "wait_seconds": wait}
         details.update(self.matcher.why_eligible(record, agent, offer.queue))
         self.publish("assigned", record, agent=agent.id, details=details)
@@ -646,6 +648,13 @@ class Engine:
         if agent is None:
             raise EngineError("not_found", f"no agent {agent_id}")
         return agent
+
+    def remember_thread_agent(self, thread: str, seq: int, agent_id: str) -> None:
+        """The thread's last agent: the one that took its newest contact (as for customers,
+        so that a restore, which knows each contact's agent, rebuilds the same)."""
+        if seq >= self._thread_agent_seq.get(thread, -1):
+            self._thread_agent_seq[thread] = seq
+            self.last_agent_by_thread[thread] = agent_id
 
     def next_offer_id(self) -> str:
         self.offer_seq += 1

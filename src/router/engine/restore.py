@@ -103,7 +103,7 @@ def _place_contact(engine: Engine, record: ContactRecord) -> None:
         if record.customer is not None:
             engine.customers.set_last_agent(record.customer, record.seq, answered_by)
         if record.contact.thread_id is not None:
-            engine.last_agent_by_thread[record.contact.thread_id] = answered_by
+            engine.remember_thread_agent(record.contact.thread_id, record.seq, answered_by)
     if record.state not in _LIVE:
         engine.finished[record.id] = record
         return
