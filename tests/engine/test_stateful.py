@@ -1063,6 +1063,12 @@ class RouterMachine(RuleBasedStateMachine):
 def _durable_view(engine: Engine) -> Any:
     """Everything a restore must bring back, in a form two engines can be compared in."""
     now = engine.now
+    # a retired queue no contact is in any more does nothing; a restore may drop it
+    relevant = {
+        name
+        for name in engine.queues
+        if engine.config.queue(name) or any(name in r.queues() for r in engine.contacts.values())
+    }
     contacts = {
         r.id: contact_document(r) for r in (*engine.contacts.values(), *engine.finished.values())
     }
@@ -1080,10 +1086,12 @@ def _durable_view(engine: Engine) -> Any:
             {c: n for c, n in agent.load.items() if n},
             sorted(agent.offers),
             sorted(agent.contacts),
-            agent.levels,
+            {q: level for q, level in agent.levels.items() if q in relevant},
             agent.exclusive_held,
         )
-    available = {key: list(ids) for key, ids in engine.available._lists.items()}
+    available = {
+        key: list(ids) for key, ids in engine.available._lists.items() if key[0] in relevant
+    }
     waiting = sorted(
         (str(key), str(requirement), entry[:3], entry[4].id)
         for key, buckets in engine.waiting._buckets.items()
@@ -1141,12 +1149,7 @@ def _durable_view(engine: Engine) -> Any:
         "last agent by thread": dict(engine.last_agent_by_thread),
         "figures": figures,
         # a retired queue no contact is in any more does nothing; a restore may drop it
-        "queues": {
-            name: queue
-            for name, queue in engine.queues.items()
-            if engine.config.queue(name)
-            or any(name in r.queues() for r in engine.contacts.values())
-        },
+        "queues": {name: queue for name, queue in engine.queues.items() if name in relevant},
     }
 
 
