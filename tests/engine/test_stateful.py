@@ -1082,7 +1082,13 @@ def _durable_view(engine: Engine) -> Any:
     agents = {}
     # the order of place numbers among listed agents is what counts (a restore's
     # reload may renumber; an agent in no list has no place)
-    listed = [a for a in engine.agents.values() if engine.available.is_placed(a.id)]
+    in_lists = {
+        agent_id
+        for key, ids in engine.available._lists.items()
+        if key[0] in relevant
+        for agent_id in ids
+    }
+    listed = [a for a in engine.agents.values() if a.id in in_lists]
     rank: dict[str, int | None] = {a.id: None for a in engine.agents.values()}
     rank.update({a.id: n for n, a in enumerate(sorted(listed, key=lambda a: a.placed))})
     for agent in engine.agents.values():
