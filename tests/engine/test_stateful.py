@@ -1070,12 +1070,22 @@ class RouterMachine(RuleBasedStateMachine):
 def _durable_view(engine: Engine) -> Any:
     """Everything a restore must bring back, in a form two engines can be compared in."""
     now = engine.now
-    # a retired queue no contact is in any more does nothing; a restore may drop it
-    relevant = {
-        name
+    # A retired queue, or a channel taken off a queue, that no contact is in any
+    # more does nothing; a restore may drop it. Only what is in use is compared.
+    in_use: dict[str, set[str]] = {}
+    for r in engine.contacts.values():
+        for name in r.queues():
+            in_use.setdefault(name, set()).add(r.channel)
+    channels = {
+        name: set(active.channels if (active := engine.config.queue(name)) else ())
+        | in_use.get(name, set())
         for name in engine.queues
-        if engine.config.queue(name) or any(name in r.queues() for r in engine.contacts.values())
     }
+    relevant = {name for name, kept in channels.items() if kept}
+
+    def counts(key: tuple[str, str, str | None]) -> bool:
+        return key[1] in channels.get(key[0], ())
+
     contacts = {
         r.id: contact_document(r) for r in (*engine.contacts.values(), *engine.finished.values())
     }
@@ -1083,10 +1093,7 @@ def _durable_view(engine: Engine) -> Any:
     # the order of place numbers among listed agents is what counts (a restore's
     # reload may renumber; an agent in no list has no place)
     in_lists = {
-        agent_id
-        for key, ids in engine.available._lists.items()
-        if key[0] in relevant
-        for agent_id in ids
+        agent_id for key, ids in engine.available._lists.items() if counts(key) for agent_id in ids
     }
     listed = [a for a in engine.agents.values() if a.id in in_lists]
     rank: dict[str, int | None] = {a.id: None for a in engine.agents.values()}
@@ -1099,12 +1106,14 @@ def _durable_view(engine: Engine) -> Any:
             {c: n for c, n in agent.load.items() if n},
             sorted(agent.offers),
             sorted(agent.contacts),
-            {q: level for q, level in agent.levels.items() if q in relevant},
+            {
+                q: level
+                for q, level in agent.levels.items()
+                if any(agent.profile.capacity.get(c, 0) > 0 for c in channels.get(q, ()))
+            },
             agent.exclusive_held,
         )
-    available = {
-        key: list(ids) for key, ids in engine.available._lists.items() if key[0] in relevant
-    }
+    available = {key: list(ids) for key, ids in engine.available._lists.items() if counts(key)}
     waiting = sorted(
         (str(key), str(requirement), entry[:3], entry[4].id)
         for key, buckets in engine.waiting._buckets.items()
@@ -1161,7 +1170,11 @@ def _durable_view(engine: Engine) -> Any:
         "last agent by thread": dict(engine.last_agent_by_thread),
         "figures": figures,
         # a retired queue no contact is in any more does nothing; a restore may drop it
-        "queues": {name: queue for name, queue in engine.queues.items() if name in relevant},
+        "queues": {
+            name: replace(queue, channels=tuple(sorted(channels[name])))
+            for name, queue in engine.queues.items()
+            if name in relevant
+        },
     }
 
 
