@@ -288,6 +288,7 @@ async def test_overload_is_503_with_retry_after() -> None:
     async for server in serve_in_process(start_writer=False, max_pending_events=2):
         core = server.core
         core._accepting = True  # fault injection: accepting, never draining
+        core.started.set()
         stuck = [
             asyncio.ensure_future(core.submit(ContactArrived(Contact(id=f"x{i}", channel="chat"))))
             for i in range(2)
