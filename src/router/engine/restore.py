@@ -26,7 +26,6 @@ from router.engine.timers import OfferExpiry, ReofferDue, WrapupEnd
 from router.model import ContactState, EngineConfig, QueueConfig
 from router.plugins import RouterPlugins
 
-_LIVE = (ContactState.QUEUED, ContactState.OFFERED, ContactState.ASSIGNED, ContactState.WRAPUP)
 _WAITING = (ContactState.QUEUED, ContactState.OFFERED)
 
 
@@ -104,7 +103,7 @@ def _place_contact(engine: Engine, record: ContactRecord) -> None:
             engine.customers.set_last_agent(record.customer, record.seq, answered_by)
         if record.contact.thread_id is not None:
             engine.remember_thread_agent(record.contact.thread_id, record.seq, answered_by)
-    if record.state not in _LIVE:
+    if record.state.is_terminal:
         engine.finished[record.id] = record
         return
     engine.contacts[record.id] = record

@@ -140,10 +140,6 @@ class RouterCore:
     def pending(self) -> int:
         return self._inbox.qsize()
 
-    @property
-    def accepting(self) -> bool:
-        return self._accepting
-
     async def submit(self, event: Event) -> list[Effect]:
         """Apply `event` in order with every other, durably; its effects, or `EngineError`."""
         return await self._enqueue(_Submission(event, self._future()))
@@ -264,8 +260,7 @@ class RouterCore:
         """Make the batch durable, then answer its submitters and carry out its effects."""
         if self.store is not None:
             meta = {k: v for o in outcomes if o.item is not None for k, v in o.item.meta.items()}
-            batch = batch_of(self.engine, self.engine.take_changes())
-            batch.meta = meta
+            batch = batch_of(self.engine, self.engine.take_changes(), meta=meta)
             try:
                 await self._in_store_thread(self.store.write, batch)
             except StoreError as error:

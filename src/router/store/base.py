@@ -61,10 +61,6 @@ class Loaded:
     joined: dict[str, str] = field(default_factory=dict)
     meta: dict[str, bytes] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return self.figures is None and not self.contacts and not self.agents
-
 
 class Store(Protocol):
     def load(self, finished_limit: int) -> Loaded:
@@ -86,8 +82,14 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def batch_of(engine: Engine, changes: Changes, *, with_queues: bool = False) -> Batch:
-    """The changed records of `engine`, encoded for a store."""
+def batch_of(
+    engine: Engine,
+    changes: Changes,
+    *,
+    with_queues: bool = False,
+    meta: dict[str, bytes] | None = None,
+) -> Batch:
+    """The changed records of `engine`, encoded for a store, with `meta` documents to keep."""
     contacts = []
     for contact_id in changes.contacts:
         record = engine.contacts.get(contact_id) or engine.finished.get(contact_id)
@@ -108,6 +110,7 @@ def batch_of(engine: Engine, changes: Changes, *, with_queues: bool = False) -> 
         joined=dict(changes.joined),
         figures=codec.dumps(codec.figures_document(engine)),
         queues=queues,
+        meta=meta or {},
     )
 
 
