@@ -454,7 +454,7 @@ def measure_free(agents: int, params: Params) -> Figures:
     return figures
 
 
-def _revision() -> str | None:
+def revision() -> str | None:
     """The project's git commit, "+dirty" when the work tree differs; None without git."""
     root = Path(__file__).resolve().parent.parent
     try:
@@ -481,7 +481,7 @@ def _revision() -> str | None:
 
 def machine() -> dict[str, Any]:
     return {
-        "revision": _revision(),
+        "revision": revision(),
         "nproc": os.cpu_count(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

@@ -50,7 +50,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import re
 import shutil
@@ -68,6 +67,14 @@ from typing import Any
 
 import aiohttp
 import orjson
+
+# decision_cost lives beside this file; its folder is on the path when this runs as
+# a script, and is put there when this module is loaded by file location.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import decision_cost  # noqa: E402 - needs the path above
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTER_TOML = ROOT / "config" / "router.toml"
@@ -491,30 +498,6 @@ def spread(values: Sequence[float | None]) -> dict[str, float | None]:
     return {"median": statistics.median(present), "min": min(present), "max": max(present)}
 
 
-def _revision() -> str | None:
-    """The project's git commit, "+dirty" when src or plugins differ; None without git."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "plugins"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
 def _cpu_model() -> str | None:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -526,13 +509,11 @@ def _cpu_model() -> str | None:
 
 
 def machine() -> dict[str, Any]:
+    """decision_cost's machine facts, with what matters to a daemon and its store."""
     return {
-        "revision": _revision(),
-        "nproc": os.cpu_count(),
+        **decision_cost.machine(),
         "cpu": _cpu_model(),
-        "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
         "load_1min": os.getloadavg()[0],
     }
 

@@ -39,16 +39,8 @@ from typing import Any
 import aiohttp
 import aiomqtt
 import orjson
-from servers import ROOT, Mosquitto, free_port
+from servers import ADMIN, ROOT, SECRETS, Mosquitto, free_port
 
-ADMIN = "admin-faults"
-SECRETS = {
-    "ROUTER_ADMIN_TOKEN": ADMIN,
-    "META_APP_SECRET": "meta-app-secret",
-    "META_VERIFY_TOKEN": "meta-verify",
-    "TWILIO_AUTH_TOKEN": "twilio-auth",
-    "CHAT_SITE_TOKEN": "chat-site",
-}
 #: an upper bound for any single wait (start-up, recovery, retries); never a timing assertion
 PATIENCE = 60.0
 #: pause between retries of a request that found the daemon down or refusing

@@ -25,6 +25,18 @@ MOSQUITTO_CONF = ROOT / "config" / "mosquitto.conf"
 MOSQUITTO_BIN = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+#: the admin token of every `router run` these tests start
+ADMIN = "admin-integration"
+#: the environment the example config's `env:` secrets read
+SECRETS = {
+    "ROUTER_ADMIN_TOKEN": ADMIN,
+    "META_APP_SECRET": "meta-app-secret",
+    "META_VERIFY_TOKEN": "meta-verify",
+    "TWILIO_AUTH_TOKEN": "twilio-auth",
+    "CHAT_SITE_TOKEN": "chat-site",
+}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -32,19 +32,11 @@ import aiomqtt
 import orjson
 import pytest
 import pytest_asyncio
-from servers import Mosquitto, free_port
+from servers import ADMIN, SECRETS, Mosquitto, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN = "admin-e2e"
-SECRETS = {
-    "ROUTER_ADMIN_TOKEN": ADMIN,
-    "META_APP_SECRET": "meta-app-secret",
-    "META_VERIFY_TOKEN": "meta-verify",
-    "TWILIO_AUTH_TOKEN": "twilio-auth",
-    "CHAT_SITE_TOKEN": "chat-site",
-}
 
 
 class Daemon:
