@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import logging
 import signal
@@ -128,9 +127,7 @@ async def _run_parts(
     async with asyncio.TaskGroup() as group:
         engine_task = group.create_task(core.run(), name="engine")
         mqtt_task = group.create_task(bridge.run(), name="mqtt") if bridge else None
-        await core.started.wait()  # restored from the store
-        gc.collect()
-        gc.freeze()  # what start-up built stays: later collections skip it
+        await core.started.wait()  # restored from the store (which also froze what it built)
         log.info(
             "router ready",
             extra={

@@ -119,7 +119,9 @@ def engine_state(loaded: Loaded) -> EngineState:
     return codec.engine_state(
         figures=codec.loads(loaded.figures) if loaded.figures else None,
         queues=codec.loads_list(loaded.queues) if loaded.queues else None,
-        contacts=[codec.loads(raw) for raw in loaded.contacts],
-        agents=[codec.loads(raw) for raw in loaded.agents],
+        # generators: each document is decoded when its record is made, so the decoded
+        # documents of 100,000 contacts are never all in memory at once
+        contacts=(codec.loads(raw) for raw in loaded.contacts),
+        agents=(codec.loads(raw) for raw in loaded.agents),
         joined=loaded.joined,
     )
