@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -22,9 +23,12 @@ from servers import ROOT, Mosquitto
 from router.config import load_config_and_plugins
 from router.engine import AgentStateChanged, AgentUpserted, Effect, Event
 from router.model import AgentProfile, AgentState, Contact, Customer
+from router.runtime import mqtt as mqtt_module
 from router.runtime.core import Overloaded, RouterCore
 from router.runtime.http_common import Health
 from router.runtime.mqtt import DEADLETTER_PAYLOAD_BYTES, MqttBridge
+from router.store import Store
+from router.store.sqlite import SqliteStore
 
 ENV = {
     "ROUTER_ADMIN_TOKEN": "admin-token",
@@ -36,9 +40,11 @@ ENV = {
 PATIENCE = 20.0
 
 
-def make_core(url: str, core_class: type[RouterCore] = RouterCore) -> RouterCore:
+def make_core(
+    url: str, core_class: type[RouterCore] = RouterCore, store: Store | None = None
+) -> RouterCore:
     config, plugins = load_config_and_plugins(ROOT / "config" / "router.toml", env=ENV)
-    return core_class(replace(config, mqtt=replace(config.mqtt, url=url)), plugins)
+    return core_class(replace(config, mqtt=replace(config.mqtt, url=url)), plugins, store=store)
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = PATIENCE) -> None:
@@ -92,9 +98,11 @@ class Router:
             await self.core.submit(AgentStateChanged(agent_id, AgentState.AVAILABLE))
 
 
-async def start_router(broker: Mosquitto, core_class: type[RouterCore] = RouterCore) -> Router:
+async def start_router(
+    broker: Mosquitto, core_class: type[RouterCore] = RouterCore, store: Store | None = None
+) -> Router:
     """A new router process, as far as MQTT can tell: same client id, fresh core."""
-    core = make_core(broker.url, core_class)
+    core = make_core(broker.url, core_class, store)
     health = Health()
     # a short backoff cap keeps the restart tests short; the default is 30 s
     bridge = MqttBridge(core, health, client_id="router-test", max_backoff=0.5)
@@ -456,6 +464,51 @@ async def test_a_message_the_core_never_applied_is_not_acknowledged(
             lambda: second.core.engine.contact("c-held") is not None, "the next run routes it"
         )
         assert second.bridge.received == 1
+    finally:
+        await second.close()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_redelivered_contact_without_an_id_is_not_routed_twice(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first run applies and keeps three contacts without ids (two of them the same
+    # bytes), then dies before any PUBACK: the broker delivers all three again.
+    withheld: list[int] = []
+    real_ack = mqtt_module._ack
+    monkeypatch.setattr(mqtt_module, "_ack", lambda client, message: withheld.append(message.mid))
+    no_id = {"customer": {"id": "cust-ada", "name": "Ada"}, "body": "hi", "queue": "support"}
+    other = {**no_id, "body": "my order is late"}
+    first = await start_router(mosquitto, store=SqliteStore(tmp_path / "router.db"))
+    try:
+        async with Gateway(mosquitto) as gateway:
+            for payload in (no_id, other, no_id):
+                await gateway.send("router/contacts/in/chat", payload)
+        await eventually(lambda: len(withheld) == 3, "the first run applies all three")
+        kept = set(first.core.engine.contacts)
+    finally:
+        await first.close()
+    assert len(kept) == 3  # a repeated message is a contact of its own
+    assert all(contact_id.startswith("mq-") for contact_id in kept)
+
+    acked: list[int] = []
+
+    def record_ack(client: Any, message: aiomqtt.Message) -> None:
+        acked.append(message.mid)
+        real_ack(client, message)
+
+    monkeypatch.setattr(mqtt_module, "_ack", record_ack)
+    second = await start_router(mosquitto, store=SqliteStore(tmp_path / "router.db"))
+    try:
+        await eventually(lambda: len(acked) == 3, "the broker delivers them again, all handled")
+        assert sorted(acked) == sorted(withheld)  # the same packet ids
+        assert set(second.core.engine.contacts) == kept  # nothing new
+        assert second.bridge.deadlettered == 0
+        # a new message with the same bytes is still a new contact
+        async with Gateway(mosquitto) as gateway:
+            await gateway.send("router/contacts/in/chat", no_id)
+        await eventually(lambda: len(second.core.engine.contacts) == 4, "a fourth contact")
     finally:
         await second.close()
 

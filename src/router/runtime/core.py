@@ -171,14 +171,23 @@ class RouterCore:
             raise ModelError(f"no channel plugin reads payloads of channel {channel!r}")
         return contact
 
+    def knows_contact(self, contact_id: str) -> bool:
+        """A contact of this id was accepted, in memory or, however long ago, in the store."""
+        return self.engine.contact(contact_id) is not None or self._stored(contact_id) is not None
+
+    def _stored(self, contact_id: str) -> bytes | None:
+        if self.store is None:
+            return None
+        try:
+            return self.store.find_contact(contact_id)
+        except StoreError as error:
+            raise StoreUnavailable(str(error)) from error
+
     async def submit_contact(self, contact: Contact) -> ContactRecord:
         """Route a contact (idempotent on its id); the engine's record of it afterwards."""
-        if self.engine.contact(contact.id) is None and self.store is not None:
+        if self.engine.contact(contact.id) is None:
             # finished so long ago that memory forgot it: the store still knows
-            try:
-                kept = self.store.find_contact(contact.id)
-            except StoreError as error:
-                raise StoreUnavailable(str(error)) from error
+            kept = self._stored(contact.id)
             if kept is not None:
                 return contact_record(loads(kept))
         await self.submit(ContactArrived(contact))

@@ -9,8 +9,9 @@ What shapes this module:
   switched on instead, and a message is acknowledged after `core.submit`
   returned, or after it went to the dead-letter topic. A message applied but
   not yet acknowledged when the connection drops comes back after the
-  reconnect: contacts are idempotent on their id; an answer for an offer
-  already answered is dead-lettered, which is noise, not harm.
+  reconnect: contacts are idempotent on their id (one published without an id
+  gets one from its delivery, which the redelivery repeats: `delivery_id`); an
+  answer for an offer already answered is dead-lettered, which is noise, not harm.
 - A persistent session (MQTT 3.1.1, clean session false, a stable client id),
   so what gateways publish while the router is down waits in the broker.
 - Many messages in flight both ways, in order. Inbound, one task per message
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import math
 import random
@@ -39,12 +41,13 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import orjson
+import paho.mqtt.client as mqtt
 
 from router.engine import (
     AgentStateChanged,
@@ -56,7 +59,13 @@ from router.engine import (
     SendOffer,
 )
 from router.model import AgentState, Contact
-from router.runtime.core import NotRunning, Overloaded, RouterCore, StoreUnavailable
+from router.runtime.core import (
+    NotRunning,
+    Overloaded,
+    RouterCore,
+    StoreUnavailable,
+    new_contact_id,
+)
 from router.runtime.http_common import Health
 from router.runtime.views import offer_message
 
@@ -272,8 +281,8 @@ class MqttBridge:
         self._connected = False
         self.health.set("mqtt", f"disconnected: {reason}")
 
-    def _new_client(self) -> aiomqtt.Client:
-        client = aiomqtt.Client(
+    def _new_client(self) -> _Client:
+        client = _Client(
             self.address.host,
             self.address.port,
             username=self.address.username,
@@ -295,7 +304,7 @@ class MqttBridge:
         return client
 
     # ------------------------------------------------------------ inbound
-    async def _consume(self, client: aiomqtt.Client) -> None:
+    async def _consume(self, client: _Client) -> None:
         slots = asyncio.Semaphore(self.max_handlers)
         handlers: set[asyncio.Task[None]] = set()
         try:
@@ -313,22 +322,42 @@ class MqttBridge:
             await _cancel_and_wait(list(handlers))
 
     def _start_handling(
-        self, client: aiomqtt.Client, message: aiomqtt.Message, slots: asyncio.Semaphore
+        self, client: _Client, message: aiomqtt.Message, slots: asyncio.Semaphore
     ) -> asyncio.Task[None] | None:
         """Read a message and start its task; None when it was dead-lettered instead."""
         topic = message.topic.value
         payload = _payload_bytes(message.payload)
+        redelivered = client.redelivered(message)
+        delivery = delivery_id(topic, message.mid, payload)
         try:
-            work = self._read(topic, payload, retained=message.retain)
+            work = self._read(topic, payload, retained=message.retain, delivery=delivery)
+            if isinstance(work, Contact) and work.id == delivery and not redelivered:
+                work = self._first_delivery(work)
         except _Unreadable as exc:
             self._dead_letter(topic, payload, str(exc))
             _ack(client, message)
             return None
+        except StoreUnavailable:
+            # whether the id is taken cannot be told now: keep it, which at worst takes a
+            # repeat of an earlier identical message with the same packet id for that one
+            pass
         return asyncio.create_task(
             self._apply(client, message, work, slots), name=f"mqtt-in {message.mid}"
         )
 
-    def _read(self, topic: str, payload: bytes, *, retained: bool) -> _Work:
+    def _first_delivery(self, contact: Contact) -> Contact:
+        """A contact without an id of its own, delivered for the first time.
+
+        Its id comes from the delivery (`delivery_id`), so that a redelivery after a
+        crash between the store's commit and the PUBACK finds the contact it made.
+        A first delivery whose id is taken is a new message that repeats an earlier
+        one byte for byte under a reused packet id: it gets an id of its own.
+        """
+        if self.core.knows_contact(contact.id):
+            return replace(contact, id=new_contact_id())
+        return contact
+
+    def _read(self, topic: str, payload: bytes, *, retained: bool, delivery: str) -> _Work:
         if len(payload) > self.max_payload:
             raise _Unreadable(
                 f"payload of {len(payload)} bytes is larger than the limit of "
@@ -344,16 +373,16 @@ class MqttBridge:
             case ["agents", "", _]:
                 raise _Unreadable("the topic names no agent")
             case ["contacts", "in", channel]:
-                return self._read_contact(channel, _json_object(payload))
+                return self._read_contact(channel, _json_object(payload), delivery)
             case ["agents", agent_id, "answers"]:
                 return _read_answer(agent_id, _json_object(payload))
             case ["agents", agent_id, "state"]:
                 return _read_state(agent_id, _json_object(payload))
         raise _Unreadable("no handler for this topic")
 
-    def _read_contact(self, channel: str, body: Mapping[str, Any]) -> Contact:
+    def _read_contact(self, channel: str, body: Mapping[str, Any], delivery: str) -> Contact:
         try:
-            return self.core.parse_contact(channel, body)
+            return self.core.parse_contact(channel, body, contact_id=delivery)
         except ValueError as exc:  # ModelError, or a plugin's own complaint
             raise _Unreadable(str(exc)) from None
         except Exception as exc:  # a plugin failed on this payload: its problem is logged
@@ -644,7 +673,39 @@ def _refused(code: object) -> bool:
     return bool(failure) if failure is not None else code == 0x80
 
 
+def delivery_id(topic: str, mid: int, payload: bytes) -> str:
+    """The id of a contact that came without one: the same for every delivery of a message.
+
+    A redelivery carries the same packet id (`mid`) as the delivery it repeats
+    (MQTT 3.1.1, 4.3.2), the same topic and the same bytes.
+    """
+    digest = hashlib.blake2b(payload, digest_size=12, person=b"router-mqtt")
+    digest.update(b"\0%d\0%s" % (mid, topic.encode()))
+    return f"mq-{digest.hexdigest()}"
+
+
 # ---------------------------------------------------------------- paho under aiomqtt
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, keeping the one thing of paho's message it drops: the DUP flag."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: packet ids of messages the broker marked as a redelivery, until they are read
+        self._redelivered: set[int] = set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.dup:
+            self._redelivered.add(message.mid)
+        super()._on_message(client, userdata, message)
+
+    def redelivered(self, message: aiomqtt.Message) -> bool:
+        """The broker delivers this message again (DUP): it may have been applied before."""
+        if message.mid in self._redelivered:
+            self._redelivered.discard(message.mid)
+            return True
+        return False
+
+
 def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
     """PUBACK now (aiomqtt issue 345): paho's manual ack, reached under aiomqtt."""
     client._client.ack(message.mid, message.qos)
