@@ -80,7 +80,9 @@ MODES = {
 
 
 # ------------------------------------------------------------------ config and agents
-def bench_config(workdir: Path, *, http_port: int, mqtt_url: str) -> Path:
+def bench_config(
+    workdir: Path, *, http_port: int, mqtt_url: str, synchronous: str = "full"
+) -> Path:
     """A config of `QUEUES` chat queues, one skill each; offers wait 60 s, no wrap-up."""
     lines = [
         "[http]",
@@ -94,6 +96,7 @@ def bench_config(workdir: Path, *, http_port: int, mqtt_url: str) -> Path:
         f"port = {free_port()}",
         "[store]",
         f'path = "{workdir / "router.db"}"',
+        f'synchronous = "{synchronous}"',
         "[auth]",
         'admin_token = "env:ROUTER_ADMIN_TOKEN"',
     ]
@@ -391,7 +394,10 @@ async def router(params: Params, session: aiohttp.ClientSession, agents: int) ->
     broker.start()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     http_port = free_port()
-    daemon = Daemon(bench_config(workdir, http_port=http_port, mqtt_url=broker.url), http_port)
+    config = bench_config(
+        workdir, http_port=http_port, mqtt_url=broker.url, synchronous=params.synchronous
+    )
+    daemon = Daemon(config, http_port)
     daemon.start()
     try:
         ready = await restart.wait_ready(session, daemon, 0, 60.0, mqtt=True)
@@ -461,6 +467,8 @@ class Params:
     rate: float
     seconds: float
     peak: int
+    #: `[store] synchronous` of the daemon
+    synchronous: str = "full"
 
 
 @dataclass(slots=True)
@@ -514,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> Report | None:
     parser.add_argument("--agents", default=None, help="agent counts, e.g. 100,10000")
     parser.add_argument("--seconds", type=float, default=None, help="length of the fixed rate")
     parser.add_argument("--peak", type=int, default=None, help="contacts of the peak run")
+    parser.add_argument(
+        "--synchronous", choices=("full", "normal", "off"), default="full", help="[store] setting"
+    )
     parser.add_argument("--relay", metavar="URL", help=argparse.SUPPRESS)  # the bare relay
     args = parser.parse_args(argv)
     if args.relay:
@@ -531,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> Report | None:
         rate=args.rate,
         seconds=args.seconds or float(mode["seconds"]),  # type: ignore[arg-type]
         peak=args.peak or int(mode["peak"]),  # type: ignore[call-overload]
+        synchronous=args.synchronous,
     )
     with asyncio.Runner(loop_factory=restart.loop_factory()) as runner:
         report = runner.run(run(params))
