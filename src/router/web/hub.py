@@ -108,6 +108,9 @@ class Hub:
                 del self._agents[agent_id]
                 self._watched = {c: a for c, a in self._watched.items() if a != agent_id}
 
+    def subscribers_of(self, agent_id: str) -> list[Subscriber]:
+        return list(self._agents.get(agent_id, ()))
+
     @property
     def subscribers(self) -> int:
         return len(self.wallboards) + sum(len(g) for g in self._agents.values())
