@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Tab
-from daemon import Daemon
+from e2e_browser import Tab
+from e2e_daemon import Daemon
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Tab
-from daemon import ADMIN, Daemon
+from e2e_browser import Tab
+from e2e_daemon import ADMIN, Daemon
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.integration
@@ -39,8 +39,25 @@ def test_the_wallboard_signs_in_and_follows_arrivals_live(tab: Tab, daemon: Daem
     # the last hour's chart has this minute's bar
     expect(support.locator("svg.chart rect.bar")).to_have_count(1)
 
-    daemon.agent("ada", name="Ada", skills={"support": 7}, capacity={"chat": 3})
-    expect(support.locator('[data-field="agents_available"]')).to_have_text("0")
+    # a caller who hung up missed the target: the level drops below it, in colour and words
+    first = daemon.contact(channel="chat", customer={"name": "Leaver"}, body="bye")
+    status, _ = daemon.call("POST", f"/v1/contacts/{first['id']}/abandon")
+    assert status == 200
+    expect(support.locator('[data-field="service_level"]')).to_have_text("0%")
+    expect(support).to_have_class(re.compile(r"\bbelow\b"))
+    expect(support.locator(".sl-note")).to_contain_text("below 80%")
+    red = support.locator('[data-field="service_level"]').evaluate("e => getComputedStyle(e).color")
+    assert red == "rgb(248, 81, 73)"
+
+    # an agent who comes available is counted in the queues it serves
+    token = daemon.agent("ada", name="Ada", skills={"support": 7}, capacity={"voice": 1})
+    daemon.call("POST", "/v1/agents/ada/state", {"state": "available"}, token=token)
+    expect(support.locator('[data-field="agents_available"]')).to_have_text("1")
+    expect(page.locator('[data-agents="idle"]')).to_have_text("1")
     assert page.evaluate("window.__sameDocument") is True
     tab.screenshot("wallboard.png")
     assert tab.errors == []
+
+    # the router stops with the page open: the drain is not held up, the page says so
+    assert daemon.stop() == 0
+    expect(page.locator("#status")).to_contain_text("reconnecting")

@@ -89,7 +89,9 @@ export function signInAndStream({ view, onMessage, onStatus, onSignedIn, onSigne
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/v1/stream`);
     socket = ws;
-    ws.addEventListener("open", () => ws.send(JSON.stringify({ token, view })));
+    // the admin may watch one agent's desk: /agent?agent_id=ID
+    const watched = new URLSearchParams(location.search).get("agent_id") || undefined;
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ token, view, agent_id: watched })));
     ws.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
       syncClock(message.now);
@@ -107,7 +109,7 @@ export function signInAndStream({ view, onMessage, onStatus, onSignedIn, onSigne
       if (socket !== ws) return;
       socket = null;
       if (event.code in CLOSE_REASONS) {
-        showForm(CLOSE_REASONS[event.code]);
+        showForm(event.reason ? `${CLOSE_REASONS[event.code]} (${event.reason})` : CLOSE_REASONS[event.code]);
         return;
       }
       if (token === null) return;
