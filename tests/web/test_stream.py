@@ -176,3 +176,23 @@ async def test_a_browser_that_falls_behind_is_closed_not_waited_for(server: Serv
 def _hub(server: Server) -> Hub:
     assert server.app is not None
     return server.app[HUB]
+
+
+async def test_a_held_contact_the_customer_abandons_goes_to_wrapup(server: Server) -> None:
+    ada = await server.agent("ada", name="Ada", **SUPPORT)
+    ws = await _open(server, {"token": ada, "view": "agent"})
+    await _next(ws, "agent")
+    await server.call("POST", "/v1/contacts", json={"id": "held", "channel": "chat"})
+    offer = await _next(ws, "offer")
+    await server.call("POST", f"/v1/offers/{offer['offer_id']}/accept", token=ada)
+    while [c["id"] for c in (await _next(ws, "agent"))["agent"]["contacts"]] != ["held"]:
+        pass
+    status, _ = await server.call("POST", "/v1/contacts/held/abandon")
+    assert status == 200
+    [contact] = (await _next(ws, "agent"))["agent"]["contacts"]
+    # the agent still wraps it up: off the contacts to complete, on to the countdown
+    assert (contact["id"], contact["state"]) == ("held", "wrapup")
+    assert contact["wrapup_until"] > offer["expires_at"] - 20
+    await ws.close()
+    await asyncio.sleep(0.05)
+    assert _hub(server)._watched == {}  # nothing kept for a desk nobody watches

@@ -2,7 +2,8 @@
 
 The engine's queue counters are cumulative since start (or restore); a chart
 wants per-minute figures. Once a second the stats task hands the counters to
-`History.sample`; a minute's bucket is the difference between the counters at
+`History.sample` (reading them costs nothing like `Engine.stats()`, which
+counts agents); a minute's bucket is the difference between the counters at
 its end and at its start. Sixty finished minutes are kept per queue, so the
 memory is fixed whatever the traffic, and a wallboard opened mid-shift sees
 the hour behind it at once.
@@ -11,11 +12,11 @@ the hour behind it at once.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router.engine.stats import QueueStats
+from router.engine.stats import QueueCounters
 
 MINUTES = 60
 
@@ -30,12 +31,10 @@ class Totals:
     abandoned: int = 0
 
     @classmethod
-    def of(cls, stats: QueueStats) -> Totals:
-        finished = stats.answered + stats.abandoned
-        # the engine exposes the ratio, not the count; the product is an integer
-        # up to float rounding, which `round` takes back
-        in_sla = round((stats.service_level or 0.0) * finished)
-        return cls(stats.arrived, stats.answered, in_sla, stats.abandoned)
+    def of(cls, counters: QueueCounters) -> Totals:
+        return cls(
+            counters.arrived, counters.answered, counters.answered_in_sla, counters.abandoned
+        )
 
     def minus(self, start: Totals) -> Totals:
         # a restore or reload may reset counters: never report a negative minute
@@ -69,9 +68,10 @@ class History:
         self._now: dict[str, Totals] = {}
         self._done: dict[str, deque[dict[str, Any]]] = {}
 
-    def sample(self, now: float, queues: Iterable[QueueStats]) -> None:
+    def sample(self, now: float, counters: Mapping[str, QueueCounters]) -> None:
+        """Take the engine's queue counters (`Engine.counters`: O(queues), not O(agents))."""
         minute = int(now // 60) * 60
-        current = {q.name: Totals.of(q) for q in queues}
+        current = {name: Totals.of(c) for name, c in counters.items()}
         if self._minute is None:
             self._minute, self._start = minute, current
         elif minute != self._minute:

@@ -78,6 +78,8 @@ class Hub:
         #: contact id → agent id, for contacts in a watched agent's last snapshot: an
         #: event on them (an abandon names no agent) means that agent's view changed
         self._watched: dict[str, str] = {}
+        #: agent id → the contacts its last snapshot showed
+        self._shown: dict[str, tuple[str, ...]] = {}
         self._dirty: set[str] = set()
         self._flush_pending = False
         #: streams closed because their browser read too slowly
@@ -106,7 +108,9 @@ class Hub:
             group.discard(subscriber)
             if not group:
                 del self._agents[agent_id]
-                self._watched = {c: a for c, a in self._watched.items() if a != agent_id}
+                for contact_id in self._shown.pop(agent_id, ()):
+                    if self._watched.get(contact_id) == agent_id:
+                        del self._watched[contact_id]
 
     def subscribers_of(self, agent_id: str) -> list[Subscriber]:
         return list(self._agents.get(agent_id, ()))
@@ -114,6 +118,12 @@ class Hub:
     @property
     def subscribers(self) -> int:
         return len(self.wallboards) + sum(len(g) for g in self._agents.values())
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting for their browsers, over every stream."""
+        streams = [*self.wallboards, *(s for g in self._agents.values() for s in g)]
+        return sum(s.queue.qsize() for s in streams)
 
     # ---------------------------------------------------------- the listener
     def on_effect(self, effect: Effect) -> None:
@@ -167,8 +177,13 @@ class Hub:
 
     def _agent_message(self, agent_id: str) -> str:
         snapshot = agent_snapshot(self.core.engine, agent_id)
+        # contacts that left the desk are no longer watched: a day's session stays small
+        for contact_id in self._shown.get(agent_id, ()):
+            if contact_id not in snapshot.contact_ids and self._watched.get(contact_id) == agent_id:
+                del self._watched[contact_id]
         for contact_id in snapshot.contact_ids:
             self._watched[contact_id] = agent_id
+        self._shown[agent_id] = snapshot.contact_ids
         return encode({"type": "agent", "now": self.core.clock(), "agent": snapshot.body})
 
     # ---------------------------------------------------------- wallboards
