@@ -55,6 +55,11 @@ def test_the_wallboard_signs_in_and_follows_arrivals_live(tab: Tab, daemon: Daem
     expect(support.locator('[data-field="agents_available"]')).to_have_text("1")
     expect(page.locator('[data-agents="idle"]')).to_have_text("1")
     assert page.evaluate("window.__sameDocument") is True
+    tab.screenshot("wallboard-laptop.png")
+    page.set_viewport_size({"width": 1920, "height": 1080})  # a wall screen
+    figure = support.locator('[data-field="waiting"]')
+    # read from across the room: the figures grow with the screen
+    assert float(figure.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 55
     tab.screenshot("wallboard.png")
     assert tab.errors == []
 
