@@ -81,6 +81,8 @@ async def test_an_agent_sees_only_its_own_offers(server: Server) -> None:
     assert (hello["role"], hello["agent_id"]) == ("agent", "ada")
     assert (await _next(ws_ada, "agent"))["agent"]["offers"] == []
     assert (await _next(ws_bob, "agent"))["agent"]["id"] == "bob"
+    _, text = await server.call("GET", "/metrics", token=None)
+    assert "router_web_streams 2.0" in text
 
     offered = {}
     for n in range(2):
@@ -170,7 +172,10 @@ async def test_a_browser_that_falls_behind_is_closed_not_waited_for(server: Serv
     assert await _closed_with(ws) == stream.TOO_SLOW
     await asyncio.sleep(0.05)
     assert _hub(server).subscribers == 0
-    assert _hub(server).disconnected_slow == 1
+    status, text = await server.call("GET", "/metrics", token=None)
+    assert status == 200
+    assert "router_web_slow_disconnects 1.0" in text
+    assert "router_web_streams 0.0" in text
 
 
 def _hub(server: Server) -> Hub:
