@@ -201,3 +201,13 @@ async def test_a_held_contact_the_customer_abandons_goes_to_wrapup(server: Serve
     await ws.close()
     await asyncio.sleep(0.05)
     assert _hub(server)._watched == {}  # nothing kept for a desk nobody watches
+
+
+async def test_a_restore_redraws_every_open_desk(server: Server) -> None:
+    # what a store outage undid comes with no effect: the restore listener redraws
+    ada = await server.agent("ada", name="Ada", **SUPPORT)
+    ws = await _open(server, {"token": ada, "view": "agent"})
+    await _next(ws, "agent")
+    _hub(server).refresh()
+    assert (await _next(ws, "agent"))["agent"]["state"] == "available"
+    await ws.close()

@@ -85,6 +85,9 @@ class Hub:
         #: streams closed because their browser read too slowly
         self.disconnected_slow = 0
         core.add_listener(self.on_effect)
+        # a restore (at start, or once a failed store writes again) may undo what the
+        # pages were shown without an effect to say so: every open desk is redrawn
+        core.add_restore_listener(lambda _kept: self.refresh())
 
     # ---------------------------------------------------------- subscribers
     def subscribe(self, agent_id: str | None) -> Subscriber:
@@ -153,6 +156,11 @@ class Hub:
             watcher = self._watched.get(event.contact_id or "")
             if watcher is not None:
                 self._touch(watcher)
+
+    def refresh(self) -> None:
+        """A fresh snapshot for every open agent desk (wallboards tick anyway)."""
+        for agent_id in self._agents:
+            self._touch(agent_id)
 
     def _send(self, agent_id: str, message: dict[str, Any]) -> None:
         text = encode({**message, "now": self.core.clock()})
