@@ -48,6 +48,8 @@ class Server:
     core: RouterCore
     base: str
     http: aiohttp.ClientSession
+    #: the app under test, for tests that look at its parts (the pages' hub)
+    app: web.Application | None = None
 
     async def call(
         self, method: str, path: str, *, token: str | None = ADMIN, json: Any = None, **kw: Any
@@ -108,7 +110,7 @@ async def serve_in_process(
         await core.started.wait()
     try:
         async with aiohttp.ClientSession() as http:
-            yield Server(core, f"http://127.0.0.1:{port}", http)
+            yield Server(core, f"http://127.0.0.1:{port}", http, app)
     finally:
         engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)

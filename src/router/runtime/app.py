@@ -1,4 +1,4 @@
-"""The aiohttp application: every route of CONTRACT 3, one error format, one size limit."""
+"""The aiohttp application: every route of CONTRACTs 3 and 7, one error format, one size limit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from router.runtime.auth import Tokens
 from router.runtime.core import RouterCore
 from router.runtime.http_common import CORE, HEALTH, TOKENS, Health, error_middleware
 from router.runtime.metrics import METRICS, RouterMetrics, handle_metrics
+from router.web import setup as setup_pages
 
 
 def build_app(
@@ -26,4 +27,5 @@ def build_app(
     app.add_routes(webhooks.routes)
     app.add_routes(openapi.routes)
     app.router.add_get("/metrics", handle_metrics)
+    setup_pages(app)  # /wallboard, /agent, their assets and /v1/stream (CONTRACT 7)
     return app

@@ -104,6 +104,16 @@ def _form(summary: str) -> dict[str, Any]:
     }
 
 
+def _page(summary: str) -> dict[str, Any]:
+    return _op(
+        summary,
+        (200, "An HTML page", {"type": "string"}),
+        errors=(),
+        security=_NO_AUTH,
+        content="text/html",
+    )
+
+
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
 _STATE_BODY = {
     "type": "object",
@@ -289,6 +299,36 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/v1/channels/twilio/voice": {"post": _form("A Twilio voice call or status callback")},
     "/v1/channels/twilio/sms": {"post": _form("A Twilio SMS")},
+    # CONTRACT 7: the pages and their live channel (docs/operations.md, "Web pages")
+    "/v1/stream": {
+        "get": {
+            "summary": "The pages' live channel: a WebSocket (see the description)",
+            "description": (
+                "Upgrade to a WebSocket, then send the token as the first message, "
+                '{"token": TOKEN, "view": "wallboard" | "agent", "agent_id": ID (admin only)}, '
+                "within 10 s. The router answers hello, then stats ticks once a second "
+                "(wallboard; any known token) or agent snapshots, offer and revoked messages "
+                "(agent; an agent token watches only itself). Refusals close the socket: "
+                "4400 bad first message, 4401 unknown token, 4403 another agent's desk, "
+                "4408 no token in time, 4429 the browser read too slowly, 1013 starting, "
+                "1001 stopping. The token travels in the socket, never in the URL."
+            ),
+            "security": _NO_AUTH,
+            "responses": {"101": {"description": "Switching to the WebSocket protocol"}},
+        }
+    },
+    "/wallboard": {"get": _page("The supervisors' wallboard (sign in with a token)")},
+    "/agent": {"get": _page("The agent desktop (sign in with the agent's token)")},
+    "/web/{name}": {
+        "get": _op(
+            "A script, style sheet or icon of the pages (served by the router itself)",
+            (200, "The asset", {"type": "string"}),
+            errors=(404,),
+            security=_NO_AUTH,
+            params=("name",),
+            content="text/javascript",
+        )
+    },
 }
 
 DOCUMENT: dict[str, Any] = {
@@ -296,7 +336,9 @@ DOCUMENT: dict[str, Any] = {
     "info": {
         "title": "Omnichannel router",
         "version": __version__,
-        "description": "CONTRACT v1: agents, contacts, offers, stats, channel webhooks.",
+        "description": (
+            "CONTRACT v1: agents, contacts, offers, stats, channel webhooks, web pages."
+        ),
     },
     "servers": [{"url": "/"}],
     "paths": PATHS,
