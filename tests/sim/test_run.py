@@ -49,7 +49,8 @@ def test_counts_add_up_and_warmup_is_left_out(tmp_path: Path) -> None:
     # the per-interval figures count every contact, warm-up included
     by_interval = sum(q["offered"] for i in report.intervals for q in i["queues"].values())
     assert by_interval == report.contacts > queue.offered
-    assert report.intervals[0]["warmup"] and not report.intervals[1]["warmup"]
+    assert report.intervals[0]["warmup"]
+    assert not report.intervals[1]["warmup"]
     assert len(report.intervals) == 16
     assert 0 < report.occupancy <= 1
 
