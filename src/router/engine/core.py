@@ -370,6 +370,8 @@ class Engine:
         agent = self.agents[offer.agent_id]
         del self.offers[offer_id]
         del agent.offers[offer_id]
+        # its expiry would find the offer gone and do nothing: drop it, no tick needed
+        self.timers.cancel(OfferExpiry(offer_id))
         agent.contacts.add(record.id)
         agent.missed_offers = 0
         record.offer = None
