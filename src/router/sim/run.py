@@ -57,6 +57,9 @@ from router.sim.workload_types import ArrivalStream, TracedContact, Workload
 
 #: what the loop does at a heap entry's time, given its payload
 Handler = Callable[[Any], None]
+#: events after which an agent's load may have changed (offered, released, finished);
+#: a withdrawn offer comes as a `RevokeOffer`. The busy check runs only for these.
+_LOAD_CHANGES = frozenset(("offered", "offer_rejected", "offer_expired", "completed"))
 #: the progress callback is called every this many events
 PROGRESS_EVERY = 4096
 
@@ -302,8 +305,8 @@ class Simulation:
                 event = effect.event  # type: ignore[union-attr]
                 kind = event.type
                 contact_id = event.contact_id or ""
-                if event.agent_id is not None:
-                    touched.append(event.agent_id)
+                if kind in _LOAD_CHANGES:
+                    touched.append(event.agent_id or "")
                 if kind == "assigned":
                     record = contacts[contact_id]
                     self._answered(record, event.at)
