@@ -52,7 +52,7 @@ from router.plugins import RouterPlugins
 from router.sim.agents import AnswerBehaviour, SimAgent, profiles
 from router.sim.arrivals import PoissonArrivals
 from router.sim.distributions import Distribution
-from router.sim.tally import Clock, GroupTally, QueueTally, SimContact, Waiting
+from router.sim.tally import Clock, GroupTally, QueueTally, SimContact, Tallies, Waiting
 from router.sim.workload_types import ArrivalStream, TracedContact, Workload
 
 #: what the loop does at a heap entry's time, given its payload
@@ -102,11 +102,11 @@ class Simulation:
         self.progress = progress
         self.clock = Clock(workload.duration, workload.warmup, workload.interval)
         n = self.clock.intervals
-        self.queues = {
-            q.name: QueueTally(q.name, q.sla_seconds, q.wrapup_seconds, n) for q in config.queues
-        }
-        self.groups = {g.name: GroupTally(g.name, g.count, n) for g in workload.agents}
-        self.waiting = Waiting(self.clock)
+        self.tallies = Tallies(
+            self.clock,
+            {q.name: QueueTally(q.name, q.sla_seconds, q.wrapup_seconds, n) for q in config.queues},
+            {g.name: GroupTally(g.name, g.count, n) for g in workload.agents},
+        )
         self.contacts: dict[str, SimContact] = {}
         self.agents: dict[str, SimAgent] = {}
         self.heap: list[tuple[float, int, Handler, Any]] = []
@@ -156,7 +156,7 @@ class Simulation:
             self._push(self._replay[0][0].at, self._replayed, 0)
         for group in self.workload.agents:
             behaviour = AnswerBehaviour(group, stream_rng(self.seed, group.name, "answers"))
-            tally = self.groups[group.name]
+            tally = self.tallies.groups[group.name]
             for profile in profiles(group):
                 agent = SimAgent(profile.id, behaviour, tally)
                 self.agents[profile.id] = agent
@@ -204,16 +204,16 @@ class Simulation:
                 record.tally.longest_wait = max(record.tally.longest_wait, end - record.arrival)
         for agent in self.agents.values():
             agent.close(max(end, duration), self.clock)
-        self.waiting.change(max(end, duration), 0)
+        self.tallies.waiting.change(max(end, duration), 0)
         if progress is not None:
             progress(duration)
         return Outcome(
             workload=self.workload,
             seed=self.seed,
             clock=self.clock,
-            queues=self.queues,
-            groups=self.groups,
-            waiting=self.waiting,
+            queues=self.tallies.queues,
+            groups=self.tallies.groups,
+            waiting=self.tallies.waiting,
             arrived=self.arrived,
             rejected=self.rejected,
             unresolved=sum(1 for c in self.contacts.values() if not c.answered),
@@ -309,18 +309,14 @@ class Simulation:
                     touched.append(event.agent_id or "")
                 if kind == "assigned":
                     record = contacts[contact_id]
-                    self._answered(record, event.at)
+                    self.tallies.answered(record, event.at)
                     self._push(event.at + record.handle, self._complete, record.id)
                 elif kind == "queued":
-                    self._queued(contacts[contact_id], event.queue, event.at)
+                    self.tallies.queued(contacts[contact_id], event.queue, event.at)
                 elif kind == "completed":
-                    record = contacts.pop(contact_id)
-                    tally = record.tally
-                    if record.counted and tally is not None:
-                        tally.handled += 1
-                        tally.handle_sum += record.handle + tally.wrapup
+                    self.tallies.completed(contacts.pop(contact_id))
                 elif kind == "abandoned":
-                    self._abandoned(contacts.pop(contact_id), event.at)
+                    self.tallies.abandoned(contacts.pop(contact_id), event.at)
                 elif kind == "rejected":
                     contacts.pop(contact_id, None)
                     self.rejected += 1
@@ -349,47 +345,3 @@ class Simulation:
             self._send(OfferAnswered(effect.offer.id, accept))
         else:
             self._push(self.now + delay, self._answered_offer, (effect.offer.id, accept))
-
-    # ------------------------------------------------------------ tallies
-    def _queued(self, record: SimContact, queue: str | None, at: float) -> None:
-        tally = self.queues.get(queue) if queue is not None else None
-        if tally is None or record.tally is not None:
-            return  # re-queued after a declined offer: still the same wait
-        record.tally = tally
-        self.waiting.change(at, 1)
-        tally.i_offered[record.interval] += 1
-        if record.counted:
-            tally.offered += 1
-
-    def _answered(self, record: SimContact, at: float) -> None:
-        record.answered = True
-        wait = at - record.arrival
-        tally = record.tally
-        self.waiting.change(at, -1)
-        if tally is None:
-            return
-        i = record.interval
-        tally.i_answered[i] += 1
-        tally.i_wait_sum[i] += wait
-        tally.i_longest[i] = max(tally.i_longest[i], wait)
-        within = wait <= tally.sla
-        if within:
-            tally.i_in_sla[i] += 1
-        if record.counted:
-            tally.answered += 1
-            tally.wait_sum += wait
-            tally.in_sla += within
-            tally.longest_wait = max(tally.longest_wait, wait)
-
-    def _abandoned(self, record: SimContact, at: float) -> None:
-        wait = at - record.arrival
-        tally = record.tally
-        self.waiting.change(at, -1)
-        if tally is None:
-            return
-        i = record.interval
-        tally.i_abandoned[i] += 1
-        tally.i_longest[i] = max(tally.i_longest[i], wait)
-        if record.counted:
-            tally.abandoned += 1
-            tally.longest_wait = max(tally.longest_wait, wait)

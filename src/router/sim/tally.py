@@ -138,3 +138,66 @@ class Waiting:
         if delta > 0 and at < clock.duration:
             i = clock.index(at)
             self.i_peak[i] = max(self.i_peak[i], self.now)
+
+
+class Tallies:
+    """Everything counted, updated from the engine's published events."""
+
+    __slots__ = ("clock", "groups", "queues", "waiting")
+
+    def __init__(
+        self, clock: Clock, queues: dict[str, QueueTally], groups: dict[str, GroupTally]
+    ) -> None:
+        self.clock = clock
+        self.queues = queues
+        self.groups = groups
+        self.waiting = Waiting(clock)
+
+    def queued(self, record: SimContact, queue: str | None, at: float) -> None:
+        tally = self.queues.get(queue) if queue is not None else None
+        if tally is None or record.tally is not None:
+            return  # re-queued after a declined offer: still the same wait
+        record.tally = tally
+        self.waiting.change(at, 1)
+        tally.i_offered[record.interval] += 1
+        if record.counted:
+            tally.offered += 1
+
+    def answered(self, record: SimContact, at: float) -> None:
+        record.answered = True
+        wait = at - record.arrival
+        tally = record.tally
+        self.waiting.change(at, -1)
+        if tally is None:
+            return
+        i = record.interval
+        tally.i_answered[i] += 1
+        tally.i_wait_sum[i] += wait
+        tally.i_longest[i] = max(tally.i_longest[i], wait)
+        within = wait <= tally.sla
+        if within:
+            tally.i_in_sla[i] += 1
+        if record.counted:
+            tally.answered += 1
+            tally.wait_sum += wait
+            tally.in_sla += within
+            tally.longest_wait = max(tally.longest_wait, wait)
+
+    def abandoned(self, record: SimContact, at: float) -> None:
+        wait = at - record.arrival
+        tally = record.tally
+        self.waiting.change(at, -1)
+        if tally is None:
+            return
+        i = record.interval
+        tally.i_abandoned[i] += 1
+        tally.i_longest[i] = max(tally.i_longest[i], wait)
+        if record.counted:
+            tally.abandoned += 1
+            tally.longest_wait = max(tally.longest_wait, wait)
+
+    def completed(self, record: SimContact) -> None:
+        tally = record.tally
+        if record.counted and tally is not None:
+            tally.handled += 1
+            tally.handle_sum += record.handle + tally.wrapup
