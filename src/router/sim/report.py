@@ -130,9 +130,11 @@ def build(outcome: Outcome) -> Report:
             queues[t.name] = {
                 "offered": offered,
                 "answered": answered,
+                "handled": t.i_handled[i],
                 "abandoned": t.i_abandoned[i],
                 "service_level": _ratio(t.i_in_sla[i], offered),
                 "asa_seconds": _ratio(t.i_wait_sum[i], answered),
+                "aht_seconds": _ratio(t.i_handle_sum[i], t.i_handled[i]),
                 "longest_wait_seconds": t.i_longest[i],
             }
         span = min(clock.step, clock.duration - start)

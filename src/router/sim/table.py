@@ -20,9 +20,12 @@ QUEUE_HEADER = (
 INTERVAL_HEADER = (
     "FROM",
     "OFFERED",
+    "HANDLED",
     "ABANDONED",
     "SL",
     "ASA s",
+    "AHT s",
+    "LONGEST s",
     "WAITING avg",
     "PEAK",
     "AGENTS",
@@ -97,19 +100,26 @@ def intervals(report: Report) -> str:
         answered = sum(q["answered"] for q in queues)
         in_sla = sum(q["service_level"] * q["offered"] for q in queues)
         wait = sum(q["asa_seconds"] * q["answered"] for q in queues)
+        handled = sum(q["handled"] for q in queues)
+        handle = sum(q["aht_seconds"] * q["handled"] for q in queues)
+        longest = max((q["longest_wait_seconds"] for q in queues), default=0.0)
         occupancy = item["occupancy"]
         mean_occupancy = sum(occupancy.values()) / len(occupancy) if occupancy else 0.0
         rows.append(
             (
                 clock(item["start_seconds"]) + (" w" if item["warmup"] else ""),
                 f"{offered:,}",
+                f"{handled:,}",
                 f"{sum(q['abandoned'] for q in queues):,}",
                 percent(in_sla / offered) if offered else "-",
                 f"{wait / answered:.1f}" if answered else "-",
+                f"{handle / handled:.1f}" if handled else "-",
+                f"{longest:.0f}",
                 f"{item['waiting_average']:.1f}",
                 f"{item['waiting_peak']}",
                 f"{item['agents_staffed']:.1f}",
                 percent(mean_occupancy),
             )
         )
-    return columns(rows) + "\n(w: warm-up, not in the totals above; OCC: mean over agent groups)"
+    note = "(by arrival time; w: warm-up, not in the totals above; OCC: mean over agent groups)"
+    return columns(rows) + "\n" + note

@@ -25,6 +25,8 @@ class QueueTally:
         "handled",
         "i_abandoned",
         "i_answered",
+        "i_handle_sum",
+        "i_handled",
         "i_in_sla",
         "i_longest",
         "i_offered",
@@ -48,6 +50,8 @@ class QueueTally:
         self.i_answered = [0] * intervals
         self.i_in_sla = [0] * intervals
         self.i_abandoned = [0] * intervals
+        self.i_handled = [0] * intervals
+        self.i_handle_sum = [0.0] * intervals
         self.i_wait_sum = [0.0] * intervals
         self.i_longest = [0.0] * intervals
 
@@ -198,6 +202,11 @@ class Tallies:
 
     def completed(self, record: SimContact) -> None:
         tally = record.tally
-        if record.counted and tally is not None:
+        if tally is None:
+            return
+        handle = record.handle + tally.wrapup
+        tally.i_handled[record.interval] += 1
+        tally.i_handle_sum[record.interval] += handle
+        if record.counted:
             tally.handled += 1
-            tally.handle_sum += record.handle + tally.wrapup
+            tally.handle_sum += handle
