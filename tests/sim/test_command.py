@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -176,3 +177,55 @@ def test_the_example_workload_runs_on_the_example_config(
     groups = data["agents"]["groups"]  # type: ignore[index]
     assert all(0 < g["occupancy"] <= 1 for g in groups.values())
     assert len(data["intervals"]) == 96  # type: ignore[arg-type]
+
+
+def test_more_than_two_configs_or_a_bad_seed_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(config_file(tmp_path))
+    workload = str(mmc_workload(tmp_path, agents=1, rate_per_hour=1, hours=1))
+    args = ["simulate", "--config", config, "--config", config, "--config", config]
+    assert main([*args, "--workload", workload]) == 2
+    assert "give one --config, or two" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--config", config, "--workload", workload, "--seed", "-1"])
+    assert exited.value.code == 2
+    assert "not a seed" in capsys.readouterr().err
+
+
+def test_a_progress_bar_only_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.sim import command, run
+
+    monkeypatch.setattr(run, "PROGRESS_EVERY", 8)
+    seen: list[float] = []
+    original = command._progress
+
+    def spy(total: float, label: str):  # type: ignore[no-untyped-def]
+        with original(total, label) as callback:
+            assert callback is not None
+            yield lambda at: (seen.append(at), callback(at))
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(command, "_progress", contextlib.contextmanager(spy))
+    workload = mmc_workload(tmp_path, agents=3, rate_per_hour=40, hours=2)
+    assert (
+        main(
+            [
+                "simulate",
+                "--config",
+                str(config_file(tmp_path)),
+                "--workload",
+                str(workload),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert seen
+    assert seen == sorted(seen)
+    assert seen[-1] == 7200
+    out = capsys.readouterr().out
+    json.loads(out.splitlines()[-1])  # the bar went to stderr, stdout ends with the report
+    assert "simulating" not in out

@@ -49,6 +49,11 @@ def test_counts_add_up_and_warmup_is_left_out(tmp_path: Path) -> None:
     # the per-interval figures count every contact, warm-up included
     by_interval = sum(q["offered"] for i in report.intervals for q in i["queues"].values())
     assert by_interval == report.contacts > queue.offered
+    handled = sum(q["handled"] for i in report.intervals for q in i["queues"].values())
+    assert handled > queue.handled
+    assert all(
+        q["aht_seconds"] > 0 for i in report.intervals for q in i["queues"].values() if q["handled"]
+    )
     assert report.intervals[0]["warmup"]
     assert not report.intervals[1]["warmup"]
     assert len(report.intervals) == 16

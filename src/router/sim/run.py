@@ -195,7 +195,7 @@ class Simulation:
             self.now = at
             events += 1
             if progress is not None and not events % PROGRESS_EVERY:
-                progress(at)
+                progress(min(at, duration))  # the drain after it is not shown
             handler(payload)
         end = min(self.now, stop)
         for record in self.contacts.values():
