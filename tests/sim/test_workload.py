@@ -121,7 +121,7 @@ hourly_rates = [1]
 count = -1
 skills = {s = 11}
 reject_probability = 1.5
-shifts = [{start_seconds = 100, end_seconds = 50}]
+shifts = [{start_seconds = 100, end_seconds = 50}, {start_seconds = 200}]
 """,
     )
     file = str(tmp_path / "workload.toml")
@@ -134,6 +134,7 @@ shifts = [{start_seconds = 100, end_seconds = 50}]
     assert any("skills.s" in p and "from 1 to 10" in p for p in found)
     assert any("'reject_probability'" in p for p in found)
     assert any("'end_seconds' must be after" in p for p in found)
+    assert any("shift #2 of [[simulation.agents]] #1 needs 'end_seconds'" in p for p in found)
 
 
 def test_a_file_that_is_not_a_workload(tmp_path: Path) -> None:

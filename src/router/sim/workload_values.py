@@ -189,6 +189,10 @@ def read_shifts(table: Table) -> list[tuple[float, float]]:
             shift, (*table.at("shifts"), i), f"shift #{i + 1} of {table.label}"
         )
         sub.check_keys(("start_seconds", "end_seconds"))
+        missing = [k for k in ("start_seconds", "end_seconds") if k not in shift]
+        if missing:
+            sub.reader.problem(sub.path, f"{sub.label} needs {' and '.join(map(repr, missing))}")
+            continue
         start = sub.non_negative("start_seconds", 0.0)
         end = sub.number("end_seconds", start + 1.0)
         if end <= start:
