@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import statistics
 
 import pytest
 
 from router.sim.arrivals import PoissonArrivals, RateProfile
-from router.sim.distributions import Constant, Empirical, Exponential, Lognormal, Never
+from router.sim.distributions import Constant, Empirical, Exponential, Lognormal
 
 
 def arrivals(profile: RateProfile, until: float, seed: int = 1) -> list[float]:
@@ -62,7 +61,6 @@ def test_durations_have_their_means() -> None:
     empirical = Empirical((10.0, 20.0, 60.0), source="x.csv")
     assert empirical.mean == pytest.approx(30.0)
     assert {empirical.sample(rng) for _ in range(200)} == {10.0, 20.0, 60.0}
-    assert Never().sample(rng) == math.inf
     assert "x.csv" in empirical.describe()
 
 

@@ -59,6 +59,9 @@ def simulate(options: Options) -> int:
     if problems or workload is None:
         print("\n".join(problems))
         return EXIT_INVALID
+    if options.plot is not None and (missing := _plot_missing()):
+        print(f"router simulate: {missing}", file=sys.stderr)  # before a long run, not after
+        return EXIT_INVALID
     reports: list[Report] = []
     for index, (config, plugins) in enumerate(loaded):
         label = f"{config.source} ({index + 1}/{len(loaded)})"
@@ -101,6 +104,16 @@ def _plot(reports: list[tuple[str, Report]], path: Path) -> int:
         return EXIT_INVALID
     print(f"plot written to {path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _plot_missing() -> str | None:
+    from router.sim.plot import PlotUnavailable, pyplot  # noqa: PLC0415 - matplotlib is optional
+
+    try:
+        pyplot()
+    except PlotUnavailable as exc:
+        return str(exc)
+    return None
 
 
 @contextmanager

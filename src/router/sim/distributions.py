@@ -85,16 +85,3 @@ class Empirical:
 
     def describe(self) -> str:
         return f"empirical, {len(self.values)} values from {self.source}, mean {self.mean:g} s"
-
-
-@dataclass(frozen=True, slots=True)
-class Never:
-    """Patience that never runs out: nobody abandons."""
-
-    mean: float = math.inf
-
-    def sample(self, rng: random.Random) -> float:
-        return math.inf
-
-    def describe(self) -> str:
-        return "none (nobody abandons)"

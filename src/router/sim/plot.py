@@ -15,7 +15,8 @@ class PlotUnavailable(Exception):
     """matplotlib is not installed."""
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or `PlotUnavailable`."""
     try:
         import matplotlib  # noqa: PLC0415 - optional: only `--plot` needs it
 
@@ -28,7 +29,7 @@ def _pyplot() -> Any:
 
 def plot(reports: list[tuple[str, Report]], path: Path) -> None:
     """One figure, three panels sharing the time axis; one line style per report."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, (sl, waiting, occupancy) = plt.subplots(3, 1, figsize=(11, 9), sharex=True)
     styles = ("-", "--")
     for (label, report), style in zip(reports, styles, strict=False):
