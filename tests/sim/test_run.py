@@ -142,3 +142,51 @@ capacity = {voice = 1, chat = 1}
     # one agent: the second call waits for the first (90 s); the chat waits for the call
     assert queue.longest_wait_seconds == pytest.approx(180.0)
     assert queue.asa_seconds == pytest.approx((0 + 90 + 180) / 3)
+
+
+def test_engine_timers_fire_on_time_escalation_and_wrapup(tmp_path: Path) -> None:
+    """Only `overflow` agents exist, and they may take `main` contacts from the 30 s step on:
+    every wait is then at least 30 s, and not much more (the step fires on time)."""
+    config = tmp_path / "router.toml"
+    config.write_text(
+        """
+[[queues]]
+name = "main"
+channels = ["voice"]
+skills = ["main"]
+sla_seconds = 20
+[[queues.escalation]]
+after_seconds = 30
+add_queues = ["overflow"]
+
+[[queues]]
+name = "overflow"
+channels = ["voice"]
+skills = ["general"]
+wrapup_seconds = 15
+""",
+        encoding="utf-8",
+    )
+    workload = tmp_path / "workload.toml"
+    workload.write_text(
+        """
+[simulation]
+duration_seconds = 7200
+[[simulation.arrivals]]
+channel = "voice"
+queue = "main"
+rate_per_hour = 20
+handle_time = {distribution = "constant", seconds = 60}
+[[simulation.agents]]
+count = 10
+skills = {general = 5}
+""",
+        encoding="utf-8",
+    )
+    report = simulate(config, workload)
+    main = report.queues["main"]
+    assert main.answered == main.offered > 20
+    assert main.service_level == 0.0  # nobody within 20 s: nobody may take them before 30 s
+    assert main.asa_seconds == pytest.approx(30.0, abs=1.0)
+    assert main.longest_wait_seconds < 31.0
+    assert main.aht_seconds == pytest.approx(60.0)  # main's own wrap-up (none), not overflow's
