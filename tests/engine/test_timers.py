@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from router.engine import OfferAnswered
 from router.engine.timers import OfferExpiry, Timers, WrapupEnd
-from router.model import ContactState
+from router.model import ContactState, EngineConfig, EscalationStep, QueueConfig
 from router.testing import RouterHarness
 
 
@@ -57,3 +57,19 @@ def test_a_rejected_offer_still_expires_nothing_and_goes_on() -> None:
     assert second.agent_id != first.agent_id
     router.advance(30.0)  # past both offers' expiry: only the open one expires
     assert [e.details["offer_id"] for e in router.events("offer_expired")] == [second.id]
+
+
+def test_an_answered_contact_leaves_no_escalation_step_behind() -> None:
+    steps = (EscalationStep(after_seconds=30, min_level=1), EscalationStep(after_seconds=90))
+    queue = QueueConfig(name="support", channels=("chat",), skills=("support",), escalation=steps)
+    router = RouterHarness(EngineConfig(queues=(queue,)))
+    router.arrive(channel="chat")
+    router.advance(40.0)  # the first step is taken while it waits (no agent yet)
+    assert [e.type for e in router.events("escalated")] == ["escalated"]
+    router.add_agent("a1", capacity={"chat": 1})
+    offer = router.offers[-1].offer
+    router.send(OfferAnswered(offer.id, True))
+    assert router.engine.next_due() is None  # the 90 s step is gone with the expiry
+    router.advance(120.0)
+    assert len(list(router.events("escalated"))) == 1
+    assert len(router.engine.timers) == 0

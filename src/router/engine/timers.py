@@ -70,7 +70,10 @@ class Timers:
         heap, cancelled = self._heap, self._cancelled
         while cancelled and heap and heap[0][3] in cancelled:
             cancelled.discard(heapq.heappop(heap)[3])
-        return heap[0][0] if heap else None
+        if not heap:
+            cancelled.clear()  # nothing armed, nothing to cancel: a stray key cannot linger
+            return None
+        return heap[0][0]
 
     def pop_due(self, now: float) -> tuple[float, TimerKey] | None:
         """The earliest timer due at or before `now`, removed, with its due time."""
