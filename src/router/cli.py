@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_check_config(commands)
     _add_plugins(commands)
+    _add_simulate(commands)
     _add_version(commands)
     return parser
 
@@ -96,6 +97,34 @@ def _add_plugins(commands: Commands) -> None:
     )
     cmd.add_argument("--config", type=Path, metavar="FILE")
     cmd.set_defaults(handler=_plugins)
+
+
+def _add_simulate(commands: Commands) -> None:
+    cmd = commands.add_parser(
+        "simulate",
+        help="what-if run of the engine on a virtual clock",
+        description="Run the real engine and plugins on a simulated workload (docs/simulate.md)"
+        " and print the report; a second --config runs on the same arrivals, side by side.",
+    )
+    cmd.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="router config; give it twice to compare two configs",
+    )
+    cmd.add_argument("--workload", type=Path, required=True, metavar="FILE")
+    cmd.add_argument("--json", action="store_true", help="print the report as the last line")
+    cmd.add_argument("--seed", type=_seed, metavar="N", help="overrides the workload's seed")
+    cmd.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the day (matplotlib)")
+    cmd.set_defaults(handler=_simulate)
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a seed (an integer >= 0): {text!r}")
+    return int(text)
 
 
 def _add_version(commands: Commands) -> None:
@@ -200,6 +229,20 @@ def plugin_table(infos: Sequence[PluginInfo]) -> str:
         f"{name:<{name_width}}  {origin:<{origin_width}}  {hooks}".rstrip()
         for name, origin, hooks in rows
     )
+
+
+# -- simulate ----------------------------------------------------------------
+def _simulate(args: argparse.Namespace) -> int:
+    from router.sim.command import Options, simulate  # the simulator loads only for `simulate`
+
+    options = Options(
+        configs=tuple(args.config),
+        workload=args.workload,
+        json=args.json,
+        seed=args.seed,
+        plot=args.plot,
+    )
+    return simulate(options)
 
 
 # -- version -----------------------------------------------------------------

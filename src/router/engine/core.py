@@ -370,6 +370,14 @@ class Engine:
         agent = self.agents[offer.agent_id]
         del self.offers[offer_id]
         del agent.offers[offer_id]
+        # Its expiry, and the escalation steps not yet taken, would find it answered and
+        # do nothing: drop them, so the host needs no tick for them. Steps fire in order
+        # (sorted, armed in order), so those not taken are exactly the ones after the
+        # taken ones, armed once each under the current epoch.
+        self.timers.cancel(OfferExpiry(offer_id))
+        assert record.queue is not None
+        for step in range(len(record.escalations), len(self.queues[record.queue].escalation)):
+            self.timers.cancel(EscalationDue(record.id, record.escalation_epoch, step))
         agent.contacts.add(record.id)
         agent.missed_offers = 0
         record.offer = None
