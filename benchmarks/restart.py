@@ -787,13 +787,16 @@ def render(report: Report) -> str:
         ready = figures["ready_s"]
         runs = [r for r in report.restarts if r.kind == kind]
         timed_out = sum(r.ready_s is None for r in runs)
-        verdict = (
-            "never ready"
-            if ready["median"] is None
-            else "met"
-            if ready["max"] is not None and ready["max"] <= TARGET_READY_S and not timed_out
-            else "MISSED"
-        )
+        # Judged on the median, as every figure here (the machines are noisy); whether
+        # every run made it is said beside it.
+        if ready["median"] is None:
+            verdict = "never ready"
+        elif timed_out or ready["median"] > TARGET_READY_S:
+            verdict = "MISSED"
+        elif ready["max"] is not None and ready["max"] <= TARGET_READY_S:
+            verdict = "met, by every run"
+        else:
+            verdict = "met by the median, not by every run"
         lines.append(
             f"  {kind:<5} restart -> ready: median {_s(ready['median'])} s"
             f" (min {_s(ready['min'])}, max {_s(ready['max'])}); RSS after restore"
