@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Playwright, sync_playwright
 
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+_HERE = Path(__file__).resolve().parent
+for folder in (_HERE, _HERE.parent / "integration"):  # servers.py: the shared secrets and ports
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 from e2e_browser import CHROMIUM, CHROMIUM_ARGS, LAPTOP, Tab  # noqa: E402
 from e2e_daemon import Daemon  # noqa: E402 - both need the path above

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,22 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-ADMIN = "admin-e2e-token"
-SECRETS = {
-    "ROUTER_ADMIN_TOKEN": ADMIN,
-    "META_APP_SECRET": "meta-app-secret",
-    "META_VERIFY_TOKEN": "meta-verify",
-    "TWILIO_AUTH_TOKEN": "twilio-auth",
-    "CHAT_SITE_TOKEN": "chat-site",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# One set of test secrets and ports for every test that starts `router run`: the
+# integration tests' (their folder is put on the path by this folder's conftest).
+from servers import ADMIN, ROOT, SECRETS, free_port
 
 
 def write_config(folder: Path, http_port: int, smtp_port: int) -> Path:
