@@ -6,16 +6,13 @@ benchmarks/RESULTS.md, not in assertions (DESIGN "Making it fast").
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bench_scripts import benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "decision_cost.py"
 FIGURES = {
     "decisions",
     "median_us",
@@ -35,18 +32,8 @@ FIGURES = {
 
 @pytest.fixture(scope="module")
 def decision_cost() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("decision_cost", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[spec.name]
-        raise
-    yield module
-    del sys.modules[spec.name]
+    with benchmark_script("decision_cost") as module:
+        yield module
 
 
 def test_smoke_run_prints_a_table_and_one_json_line(
