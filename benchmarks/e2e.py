@@ -12,8 +12,8 @@ fresh broker:
   config of 50 queues (channel chat, one skill each, no wrap-up, no escalation), agents spread
   evenly over them (`PUT /v1/agents`, one skill at level 5, chat capacity 3, available). The
   agents' side is one MQTT client here: on each offer it publishes the accept on
-  `router/agents/{id}/answers`, then completes the contact over HTTP (retrying while the accept
-  is still on its way), so capacity frees up as it would in a centre.
+  `router/agents/{id}/answers`, and when the contact's `assigned` event arrives on
+  `router/events` it completes the contact over HTTP, so capacity frees up as in a centre.
 
 Two measurements per target:
 
@@ -73,6 +73,7 @@ MAX_IN_FLIGHT = 1000
 DRAIN_S = 60.0
 OFFERS = "router/agents/+/offers"
 CONTACTS_IN = "router/contacts/in/chat"
+EVENTS = "router/events"
 MODES = {
     "full": {"agents": (100, 10_000), "seconds": 30.0, "peak": 5_000},
     "quick": {"agents": (100, 1_000), "seconds": 5.0, "peak": 2_000},
@@ -179,7 +180,13 @@ def mqtt_client(broker: Broker, name: str) -> aiomqtt.Client:
 
 # ------------------------------------------------------------------ the agents' side
 class Desks:
-    """Every agent's desktop in one MQTT client: offers in, accepts out, completes over HTTP."""
+    """Every agent's desktop in one MQTT client: offers in, accepts out, completes over HTTP.
+
+    Reading never waits for anything: an accept is published by a task of its own
+    (awaiting its PUBACK in the reader would hold back the offers behind it, and
+    count the desks' delay as the router's), and a contact is completed once its
+    `assigned` event arrives on `router/events`, so no complete is sent too early.
+    """
 
     def __init__(self, broker: Broker, base: str | None, session: aiohttp.ClientSession) -> None:
         self.client = mqtt_client(broker, "bench-desks")
@@ -190,11 +197,15 @@ class Desks:
         self.offered_at: dict[str, int] = {}
         self.completions: asyncio.Queue[str] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
+        self._answers: set[asyncio.Task[None]] = set()
+        #: completes answered other than 200 (a contact not assigned, or gone)
         self.failures = 0
 
     async def __aenter__(self) -> Desks:
         await self.client.__aenter__()
         await self.client.subscribe(OFFERS, qos=1)
+        if self.base is not None:
+            await self.client.subscribe(EVENTS, qos=1)
         self.tasks.append(asyncio.create_task(self._read(), name="desks-read"))
         if self.base is not None:
             self.tasks += [
@@ -203,16 +214,20 @@ class Desks:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for task in self.tasks:
+        for task in [*self.tasks, *self._answers]:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self._answers, return_exceptions=True)
         await self.client.__aexit__(None, None, None)
 
     async def _read(self) -> None:
         async for message in self.client.messages:
             now = time.perf_counter_ns()
-            offer = orjson.loads(message.payload)  # type: ignore[arg-type]
-            contact = offer.get("contact")
+            body = orjson.loads(message.payload)  # type: ignore[arg-type]
+            if message.topic.value == EVENTS:
+                if body.get("type") == "assigned" and body.get("contact_id") in self.offered_at:
+                    self.completions.put_nowait(body["contact_id"])
+                continue
+            contact = body.get("contact")
             if not contact:
                 continue  # a withdrawn offer
             contact_id = contact["id"]
@@ -221,9 +236,12 @@ class Desks:
             self.offered_at[contact_id] = now
             if self.base is not None:
                 agent = message.topic.value.split("/")[2]
-                answer = orjson.dumps({"offer_id": offer["offer_id"], "accept": True})
-                await self.client.publish(f"router/agents/{agent}/answers", answer, qos=1)
-                self.completions.put_nowait(contact_id)
+                answer = orjson.dumps({"offer_id": body["offer_id"], "accept": True})
+                task = asyncio.create_task(
+                    self.client.publish(f"router/agents/{agent}/answers", answer, qos=1)
+                )
+                self._answers.add(task)
+                task.add_done_callback(self._answers.discard)
 
     async def _complete(self) -> None:
         assert self.base is not None
@@ -231,14 +249,10 @@ class Desks:
         while True:
             contact_id = await self.completions.get()
             url = f"{self.base}/v1/contacts/{contact_id}/complete"
-            for _ in range(200):  # 409 until the accept sent over MQTT is applied
-                async with self.session.post(url, data=body, headers=POST_HEADERS) as answer:
-                    await answer.read()
-                    if answer.status == 200:
-                        break
-                await asyncio.sleep(0.005)
-            else:
-                self.failures += 1
+            async with self.session.post(url, data=body, headers=POST_HEADERS) as answer:
+                await answer.read()
+                if answer.status != 200:
+                    self.failures += 1
 
     async def wait_for(self, ids: Sequence[str], timeout: float = DRAIN_S) -> None:
         deadline = time.monotonic() + timeout
