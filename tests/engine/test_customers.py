@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from router.engine import ContactCompleted, OfferAnswered
+from router.engine import core as engine_core
 from router.engine.customers import CustomerDirectory
 from router.model import Customer, EngineConfig, QueueConfig
 from router.testing import RouterHarness
@@ -116,3 +119,35 @@ def test_joining_threads_can_be_switched_off() -> None:
     h.arrive(id="m1", channel="sms", thread_id="sms:1:2")
     h.arrive(id="m2", channel="sms", thread_id="sms:1:2")
     assert set(h.engine.contacts) == {"m1", "m2"}
+
+
+def test_the_directory_is_compacted_to_what_the_kept_contacts_need(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a long-running engine sees ever new customers and threads; memory must not follow
+    monkeypatch.setattr(engine_core, "HISTORY_COMPACTION_FLOOR", 20)
+    routing = replace(CONFIG.routing, finished_contacts_kept=5)
+    h = RouterHarness(replace(CONFIG, routing=routing))
+    h.add_agent("a1", skills={}, capacity={"sms": 1})
+    h.add_agent("a2", skills={}, capacity={"sms": 1})
+    largest = 0
+    for n in range(200):
+        customer = {"phone": f"+1555{n:04d}", "email": f"c{n}@example.com"}
+        h.arrive(id=f"s{n}", channel="sms", customer=customer, thread_id=f"sms:{n}")
+        h.send(OfferAnswered(h.offers[-1].offer.id, True))
+        h.send(ContactCompleted(f"s{n}"))
+        largest = max(largest, len(h.engine.customers) + len(h.engine.last_agent_by_thread))
+    # the bound for 5 finished and 1 live contact, plus one arrival's 2 identities and thread
+    assert largest <= engine_core.HISTORY_COMPACTION_FACTOR * 6 + 3
+    assert largest < 3 * 200 / 2, "without compacting it would be 3 per contact"
+    # what is kept is what a restore would rebuild: the last contacts' customers, sticky
+    last = h.engine.finished["s199"]
+    assert last.agent_id is not None
+    assert h.engine.customers.last_agent(last.customer) == last.agent_id
+    assert h.engine.last_agent_by_thread["sms:199"] == last.agent_id
+    h.advance(60)
+    h.arrive(id="again", channel="sms", customer={"email": "c199@example.com"})
+    assert h.offers[-1].offer.agent_id == last.agent_id, "the customer's last agent, still"
+    assert [e.contact_id for e in h.offers[-1].customer_history] == ["s199"]
+    # a customer whose contacts all left memory is a new one, as after a restart
+    assert "phone:+15550000" not in h.engine.customers._parent

@@ -79,6 +79,7 @@ from router.engine import (
     SendOffer,
     Tick,
 )
+from router.engine import core as engine_core
 from router.engine.core import Engine
 from router.engine.invariants import check_invariants, free_capacity, requirement
 from router.engine.records import AgentRecord, ContactRecord
@@ -1255,6 +1256,18 @@ def _run(machine: type[RuleBasedStateMachine], **options: Any) -> None:
 @pytest.mark.timeout(900)
 def test_random_event_sequences_keep_the_invariants() -> None:
     _run(RouterMachine, max_examples=300, stateful_step_count=50)
+
+
+@pytest.mark.timeout(900)
+def test_compacting_the_customer_history_at_every_finish_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The directory and the threads' last agents, rebuilt from the kept contacts each
+    time a contact finishes, are what the engine had built as it went (and what a
+    restore builds: the machine's restart rule compares)."""
+    monkeypatch.setattr(engine_core, "HISTORY_COMPACTION_FLOOR", 0)
+    monkeypatch.setattr(engine_core, "HISTORY_COMPACTION_FACTOR", 0)
+    _run(RouterMachine, max_examples=100, stateful_step_count=50)
 
 
 @pytest.mark.slow

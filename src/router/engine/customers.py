@@ -27,6 +27,10 @@ class CustomerDirectory:
         self._last_agent: dict[str, tuple[int, str]] = {}
         self.history_limit = history_limit
 
+    def __len__(self) -> int:
+        """Identities known: what the directory's memory grows with."""
+        return len(self._parent)
+
     def link(self, identities: tuple[str, ...]) -> str | None:
         """Link the identities of one contact; the customer's key (None without any)."""
         if not identities:

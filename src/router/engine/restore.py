@@ -95,14 +95,7 @@ def restore(
 
 def _place_contact(engine: Engine, record: ContactRecord) -> None:
     """Put one stored contact back where the engine keeps contacts in its state."""
-    engine.remember_customer(record)
-    # the last agent that took it, even if it was transferred on since (sticky routing)
-    answered_by = next((e.agent_id for e in reversed(record.events) if e.type == "assigned"), None)
-    if answered_by is not None:
-        if record.customer is not None:
-            engine.customers.set_last_agent(record.customer, record.seq, answered_by)
-        if record.contact.thread_id is not None:
-            engine.remember_thread_agent(record.contact.thread_id, record.seq, answered_by)
+    engine.remember_history(record)
     if record.state.is_terminal:
         engine.finished[record.id] = record
         return
