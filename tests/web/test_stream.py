@@ -141,12 +141,15 @@ async def test_a_revoked_offer_reaches_its_agent(server: Server) -> None:
     await ws.close()
 
 
-async def _a_minute_with_room(seconds: float = 15.0) -> None:
-    """Wait, if need be, until the wall clock's minute has `seconds` left: the wallboard's
-    figures of the minute under way start from zero when the minute turns."""
-    left = 60.0 - time.time() % 60.0
-    if left < seconds:
-        await asyncio.sleep(left + 0.5)
+async def _a_minute_with_room(before: float = 15.0, after: float = 3.0) -> None:
+    """Wait, if need be, until the wall clock's minute is `after` seconds old (the history,
+    sampled every second, has seen it turn) with `before` seconds left: the wallboard's
+    figures of the minute under way start from zero when it turns."""
+    into = time.time() % 60.0
+    if into > 60.0 - before:
+        await asyncio.sleep(60.0 - into + after)
+    elif into < after:
+        await asyncio.sleep(after - into)
 
 
 async def test_the_wallboard_gets_figures_at_once_and_every_second(server: Server) -> None:
