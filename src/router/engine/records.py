@@ -58,15 +58,14 @@ class ContactRecord:
     #: the customer's key in the engine's `CustomerDirectory` (None: anonymous)
     customer: str | None = None
     events: list[RouterEvent] = field(default_factory=list)
+    # ContactView. Copied from `contact` (which never changes) rather than properties:
+    # the engine reads them dozens of times per contact.
+    id: str = field(init=False)
+    channel: str = field(init=False)
 
-    # ContactView
-    @property
-    def id(self) -> str:
-        return self.contact.id
-
-    @property
-    def channel(self) -> str:
-        return self.contact.channel
+    def __post_init__(self) -> None:
+        self.id = self.contact.id
+        self.channel = self.contact.channel
 
     def declined(self, agent_id: str, now: float) -> bool:
         """The agent rejected or missed this contact and its reoffer delay still runs."""
@@ -102,10 +101,11 @@ class AgentRecord:
     #: when the agent last went to the back of its availability lists (a running count):
     #: the lists' order, longest idle first, which a restored engine rebuilds
     placed: int = 0
+    #: `profile.id`, copied: a profile is replaced only by one of the same id
+    id: str = field(init=False)
 
-    @property
-    def id(self) -> str:
-        return self.profile.id
+    def __post_init__(self) -> None:
+        self.id = self.profile.id
 
     def free_on(self, channel: str, exclusive_channels: tuple[str, ...]) -> int:
         """Free capacity on a channel; an exclusive channel (voice) takes the agent whole."""
