@@ -36,8 +36,20 @@ class QueueCounters:
 
     def track(self, record: ContactRecord) -> None:
         """Count the contact's wait towards the longest wait (a restore tracks what waits)."""
-        heapq.heappush(
-            self._clock, (record.entered_queue_at, record.seq, record.generation, record)
+        clock = self._clock
+        heapq.heappush(clock, (record.entered_queue_at, record.seq, record.generation, record))
+        if len(clock) > 1024 + 4 * self.waiting:
+            # Entries leave lazily, when `longest_wait` meets them at the top; a host that
+            # seldom asks (the simulator) would otherwise keep every contact ever queued.
+            self._clock = [entry for entry in clock if self._live(entry)]
+            heapq.heapify(self._clock)
+
+    def _live(self, entry: tuple[float, int, int, ContactRecord]) -> bool:
+        _, _, generation, record = entry
+        return (
+            record.state in _WAITING_STATES
+            and record.queue == self.name
+            and record.generation == generation
         )
 
     def left(self) -> None:
@@ -52,13 +64,8 @@ class QueueCounters:
     def longest_wait(self, now: float) -> float:
         clock = self._clock
         while clock:
-            entered_at, _, generation, record = clock[0]
-            if (
-                record.state in _WAITING_STATES
-                and record.queue == self.name
-                and record.generation == generation
-            ):
-                return max(0.0, now - entered_at)
+            if self._live(clock[0]):
+                return max(0.0, now - clock[0][0])
             heapq.heappop(clock)
         return 0.0
 

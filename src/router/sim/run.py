@@ -194,8 +194,12 @@ class Simulation:
             _, _, handler, payload = pop(heap)
             self.now = at
             events += 1
-            if progress is not None and not events % PROGRESS_EVERY:
-                progress(min(at, duration))  # the drain after it is not shown
+            if not events % PROGRESS_EVERY:
+                # Nothing is stored: forget what the engine marked for a store to
+                # write, or its sets would hold the id of every contact of the run.
+                engine.take_changes()
+                if progress is not None:
+                    progress(min(at, duration))  # the drain after it is not shown
             handler(payload)
         end = min(self.now, stop)
         for record in self.contacts.values():
