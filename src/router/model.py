@@ -86,7 +86,8 @@ class Customer:
             found.append(f"email:{self.email.strip().lower()}")
         if self.phone and (phone := normalize_phone(self.phone)):
             found.append(f"phone:{phone}")
-        found.extend(f"{channel}:{value}" for channel, value in sorted(self.handles.items()))
+        if self.handles:
+            found.extend(f"{channel}:{value}" for channel, value in sorted(self.handles.items()))
         return tuple(found)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
+import operator
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,17 +91,17 @@ class _DirectHook:
         self._first = first
         impls = caller.get_hookimpls()
         self.direct = not any(i.hookwrapper or i.wrapper or i.kwargnames for i in impls)
-        self._calls: list[tuple[Callable[..., Any], tuple[str, ...]]] = [
-            (impl.function, tuple(impl.argnames)) for impl in reversed(impls)
-        ]
+        #: (function, picks its arguments out of the keyword arguments), in calling order
+        self._calls: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], tuple[Any, ...]]]]
+        self._calls = [(impl.function, _picker(impl.argnames)) for impl in reversed(impls)]
 
     def all(self, **kwargs: Any) -> list[Any]:
         """Every implementation's answer that is not None (a non-first-result hook)."""
         if not self.direct:
             return list(self._caller(**kwargs))
         results = []
-        for function, names in self._calls:
-            result = function(*[kwargs[name] for name in names])
+        for function, pick in self._calls:
+            result = function(*pick(kwargs))
             if result is not None:
                 results.append(result)
         return results
@@ -109,11 +110,21 @@ class _DirectHook:
         """The first answer that is not None (a first-result hook), or None."""
         if not self.direct:
             return self._caller(**kwargs)
-        for function, names in self._calls:
-            result = function(*[kwargs[name] for name in names])
+        for function, pick in self._calls:
+            result = function(*pick(kwargs))
             if result is not None:
                 return result
         return None
+
+
+def _picker(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The named values of a keyword-argument dict, in order, as a tuple."""
+    if not names:
+        return lambda _: ()
+    get = operator.itemgetter(*names)
+    if len(names) == 1:
+        return lambda kwargs: (get(kwargs),)  # itemgetter of one name gives the value bare
+    return get  # type: ignore[return-value]
 
 
 class RouterPlugins:
