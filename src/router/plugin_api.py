@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from router.model import AgentProfile, AgentState, Contact, HistoryEntry
 
@@ -73,8 +73,7 @@ class ContactView(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingContext:
+class RoutingContext(NamedTuple):
     """What the engine knows around one decision."""
 
     now: float

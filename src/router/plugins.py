@@ -124,7 +124,7 @@ def _picker(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]
     get = operator.itemgetter(*names)
     if len(names) == 1:
         return lambda kwargs: (get(kwargs),)  # itemgetter of one name gives the value bare
-    return get  # type: ignore[return-value]
+    return get
 
 
 class RouterPlugins:

@@ -131,7 +131,7 @@ def _blend(e: Engine) -> None:
 
 def _second_offer(e: Engine) -> None:
     record = live(e, "c3")
-    extra = replace(offer_of(e, "c3"), id="of-99", agent_id="a4")
+    extra = offer_of(e, "c3")._replace(id="of-99", agent_id="a4")
     e.offers["of-99"] = record
     e.agents["a4"].offers["of-99"] = extra
 

@@ -1,15 +1,16 @@
 """What the engine asks its host to do. The daemon sends them over MQTT and
-WebSocket; the simulator feeds them to simulated agents."""
+WebSocket; the simulator feeds them to simulated agents.
+
+NamedTuples, immutable and cheap to build: the engine makes several per contact."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from router.model import Contact, HistoryEntry, Offer, RouterEvent
 
 
-@dataclass(frozen=True, slots=True)
-class SendOffer:
+class SendOffer(NamedTuple):
     """Offer a contact to an agent (CONTRACT 5 `router/agents/{id}/offers`)."""
 
     offer: Offer
@@ -17,16 +18,14 @@ class SendOffer:
     customer_history: tuple[HistoryEntry, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RevokeOffer:
+class RevokeOffer(NamedTuple):
     """An open offer is gone (the customer left, or the contact was transferred)."""
 
     offer: Offer
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(NamedTuple):
     """A state change for `router/events` and every listener."""
 
     event: RouterEvent

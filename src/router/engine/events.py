@@ -6,41 +6,36 @@ engine can be rebuilt by replaying the journal (the engine is deterministic).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from router.model import AgentProfile, AgentState, Contact, EngineConfig
 
 
-@dataclass(frozen=True, slots=True)
-class ContactArrived:
+class ContactArrived(NamedTuple):
     """A new contact; a contact id seen before is ignored (idempotent ingest)."""
 
     contact: Contact
 
 
-@dataclass(frozen=True, slots=True)
-class AgentUpserted:
+class AgentUpserted(NamedTuple):
     """An agent created or updated (skills, languages, capacity); its state is kept."""
 
     agent: AgentProfile
 
 
-@dataclass(frozen=True, slots=True)
-class AgentStateChanged:
+class AgentStateChanged(NamedTuple):
     agent_id: str
     state: AgentState
 
 
-@dataclass(frozen=True, slots=True)
-class OfferAnswered:
+class OfferAnswered(NamedTuple):
     offer_id: str
     accept: bool
     #: when given, the offer must be this agent's (the API passes the caller)
     agent_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ContactCompleted:
+class ContactCompleted(NamedTuple):
     contact_id: str
     outcome: str = "resolved"
     csat: int | None = None
@@ -48,15 +43,13 @@ class ContactCompleted:
     by_agent: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ContactAbandoned:
+class ContactAbandoned(NamedTuple):
     contact_id: str
     #: when given, the contact must be offered to or held by this agent
     by_agent: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ContactTransferred:
+class ContactTransferred(NamedTuple):
     """To a queue or to one agent; exactly one of the two is given."""
 
     contact_id: str
@@ -66,15 +59,13 @@ class ContactTransferred:
     by_agent: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigReplaced:
+class ConfigReplaced(NamedTuple):
     """A reloaded config: applied without dropping a waiting contact, offer or assignment."""
 
     config: EngineConfig
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """Nothing but the passing of time: fires the timers due at `now`."""
 
 

@@ -133,7 +133,10 @@ class Matcher:
             self.offer(best[4], agent, best_via)
             # Out of the index means full for its queues, not necessarily full: a
             # direct transfer may still fit, so ask the capacity itself.
-            if not any(agent.free_on(c, exclusive) > 0 for c in agent.profile.capacity):
+            for channel in agent.profile.capacity:
+                if agent.free_on(channel, exclusive) > 0:
+                    break
+            else:
                 return
 
     def _heads_for(self, agent: AgentRecord, channel: str) -> list[tuple[Entry, str]]:
@@ -285,7 +288,7 @@ class Matcher:
             return [0.0] * count
         # One pass over the candidates, each total summed in C, term by term in the
         # plugins' order: the same floats as adding the terms one after the other.
-        return list(map(sum, zip(*columns)))
+        return list(map(sum, zip(*columns, strict=True)))
 
     # --------------------------------------------------------------- offer
     def offer(

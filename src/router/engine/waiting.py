@@ -15,7 +15,7 @@ longer matches its contact's is skipped when it surfaces.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from router.engine.records import ContactRecord
 from router.model import ContactState
@@ -55,10 +55,10 @@ class WaitingContacts:
         heapq.heappush(self._personal.setdefault(agent_id, []), self.entry(record))
         self._entries += 1
 
-    def buckets(self, queue: str, channel: str) -> Iterator[tuple[Requirement, list[Entry]]]:
+    def buckets(self, queue: str, channel: str) -> list[tuple[Requirement, list[Entry]]]:
+        """The queue's heaps for the channel, by requirement (a copy: heads may drop them)."""
         bucket = self._buckets.get((queue, channel))
-        if bucket:
-            yield from list(bucket.items())
+        return list(bucket.items()) if bucket else []
 
     def personal(self, agent_id: str) -> list[Entry] | None:
         return self._personal.get(agent_id)
