@@ -86,9 +86,8 @@ class _DirectHook:
     or an implementation with optional arguments is left to pluggy.
     """
 
-    def __init__(self, caller: pluggy.HookCaller, *, first: bool = False) -> None:
+    def __init__(self, caller: pluggy.HookCaller) -> None:
         self._caller = caller
-        self._first = first
         impls = caller.get_hookimpls()
         self.direct = not any(i.hookwrapper or i.wrapper or i.kwargnames for i in impls)
         #: (function, picks its arguments out of the keyword arguments), in calling order
@@ -134,10 +133,10 @@ class RouterPlugins:
         self.pm = pm
         self._origins = dict(origins)
         hook = pm.hook
-        self._select_queue = _DirectHook(hook.router_select_queue, first=True)
+        self._select_queue = _DirectHook(hook.router_select_queue)
         self._priority_terms = _DirectHook(hook.router_priority_terms)
         self._score_agents = _DirectHook(hook.router_score_agents)
-        self._select_agent = _DirectHook(hook.router_select_agent, first=True)
+        self._select_agent = _DirectHook(hook.router_select_agent)
         # Every state change goes through `event`; nothing is called when nobody listens.
         self._event = _DirectHook(hook.router_event)
         self._has_listeners = bool(hook.router_event.get_hookimpls())

@@ -31,6 +31,17 @@ def test_a_cancelled_timer_is_skipped_when_popped_before_being_peeked() -> None:
     assert len(timers) == 0
 
 
+def test_cancelling_one_kind_of_timer_leaves_another_with_the_same_id() -> None:
+    # Contact ids come from clients: a contact may be called "of-1" like an offer.
+    timers = Timers()
+    timers.arm(5.0, WrapupEnd("of-1"))
+    timers.arm(6.0, OfferExpiry("of-1"))
+    timers.cancel(OfferExpiry("of-1"))
+    assert OfferExpiry("of-1") != WrapupEnd("of-1")
+    assert timers.pop_due(10.0) == (5.0, WrapupEnd("of-1"))
+    assert timers.pop_due(10.0) is None
+
+
 def test_an_accepted_offer_leaves_no_timer_behind() -> None:
     router = RouterHarness()
     router.add_agent("a1", capacity={"chat": 1})
