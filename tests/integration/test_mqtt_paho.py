@@ -168,3 +168,28 @@ async def test_a_lost_connection_is_noticed_and_sending_then_refused(
             await drain(client)
         with pytest.raises(aiomqtt.MqttError):
             client.send("t/x", b"gone")
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_qos_0_and_retained_messages_are_read_with_their_flags(
+    mosquitto: Mosquitto,
+) -> None:
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="writer") as writer:
+        await writer.publish("t/kept", b"retained", qos=1, retain=True)
+        await writer.publish("t/kept0", b"retained at 0", qos=0, retain=True)
+    async with Client(mosquitto.host, mosquitto.port, identifier="reader") as reader:
+        assert reader.lean
+        await reader.subscribe("t/#", qos=1)
+        seen: dict[str, aiomqtt.Message] = {}
+        async with asyncio.timeout(PATIENCE):
+            async for message in reader.messages:
+                seen[message.topic.value] = message
+                if len(seen) == 2:
+                    break
+    assert seen["t/kept"].payload == b"retained"
+    assert seen["t/kept"].qos == 1
+    assert seen["t/kept"].retain
+    assert seen["t/kept0"].payload == b"retained at 0"
+    assert seen["t/kept0"].qos == 0
+    assert seen["t/kept0"].retain

@@ -14,7 +14,8 @@ for each client when it is made:
 - stock: paho's public `publish` and `on_publish`; any paho that aiomqtt takes;
 - lean (`LEAN_PAHO_VERSIONS`, MQTT 3.1.1, checked when the client is made): the
   PUBLISH is built here and queued with paho's `_packet_queue`, its PUBACK is
-  recognised in `_packet_handle` before paho decodes it, what a loop turn
+  recognised in `_packet_handle` before paho decodes it (and an inbound QoS 0
+  or 1 PUBLISH decoded there too), what a loop turn
   queued leaves in one `send` (paho sends each packet on its own: one TCP
   segment each, with nodelay), and reads are buffered (paho reads a packet's
   header a byte at a time: a syscall each).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
@@ -51,6 +53,7 @@ _PAHO_INTERNALS = (
     "_sock_recv",
     "_sock",
     "_protocol",
+    "_manual_ack",
 )
 #: PUBLISH at QoS 1, neither DUP nor RETAIN
 _PUBLISH_QOS1 = 0x32
@@ -149,17 +152,45 @@ class Client(aiomqtt.Client):
             super()._on_publish(client, userdata, mid, reason_code, properties)
 
     def _handle_packet(self) -> MQTTErrorCode:
-        """paho's packet dispatch, except the PUBACK of a `send`: taken here, undecoded."""
+        """paho's packet dispatch, except the PUBACK of a `send` and a QoS 0/1 PUBLISH."""
         packet = self._client._in_packet
-        body = packet["packet"]
+        command, body = packet["command"], packet["packet"]
         # MQTT 3.1.1 PUBACK: the packet id and nothing else
-        if packet["command"] == _PUBACK and len(body) == 2:
+        if command == _PUBACK and len(body) == 2:
             mid = body[0] << 8 | body[1]
             if mid in self._sent:
                 self._sent.discard(mid)
                 self.on_confirmed(mid)
                 return mqtt.MQTT_ERR_SUCCESS
+        elif command & 0xF0 == mqtt.PUBLISH and self._take_publish(command, body):
+            return mqtt.MQTT_ERR_SUCCESS
         return self._stock_handle()
+
+    def _take_publish(self, command: int, body: bytearray) -> bool:
+        """Decode a PUBLISH and hand it on as paho would; False: left to paho.
+
+        paho's own decoder builds MQTT 5 properties, formats a debug line and walks
+        its topic filters (none here) for every message. QoS 2 (which needs paho's
+        PUBREC/PUBREL state), or QoS 1 without manual acks, or anything malformed,
+        stays with paho.
+        """
+        inner = self._client
+        qos = (command >> 1) & 3
+        if qos > 1 or (qos == 1 and not inner._manual_ack) or len(body) < 2:
+            return False
+        topic_end = 2 + (body[0] << 8 | body[1])
+        payload_at = topic_end + 2 * qos  # QoS 1: the packet id comes first
+        if payload_at > len(body):
+            return False
+        mid = body[topic_end] << 8 | body[topic_end + 1] if qos else 0
+        message = mqtt.MQTTMessage(mid, bytes(body[2:topic_end]))
+        message.payload = bytes(body[payload_at:])
+        message.qos = qos
+        message.dup = bool(command & 0x08)
+        message.retain = bool(command & 0x01)
+        message.timestamp = time.monotonic()  # paho's clock
+        self._on_message(inner, None, message)
+        return True
 
     def _on_socket_register_write(
         self, client: mqtt.Client, userdata: Any, sock: mqtt.SocketLike
