@@ -68,7 +68,7 @@ from router.runtime.core import (
     new_contact_id,
 )
 from router.runtime.http_common import Health
-from router.runtime.mqtt_paho import Client
+from router.runtime.mqtt_paho import Client, Delivery
 from router.runtime.views import offer_message
 
 log = logging.getLogger("router.mqtt")
@@ -317,33 +317,48 @@ class MqttBridge:
 
     # ------------------------------------------------------------ inbound
     async def _consume(self, client: Client) -> None:
-        slots = asyncio.Semaphore(self.max_handlers)
+        """Start a task for each inbound message as it is read, until the connection is lost.
+
+        Past `max_handlers` at once, messages wait in `held`, in order and not
+        acknowledged: the broker sends no more than its in-flight window
+        (`max_inflight_messages`) of those.
+        """
         handlers: set[asyncio.Task[None]] = set()
+        held: deque[Delivery] = deque()
+
+        def start(message: Delivery) -> None:
+            self._received += 1
+            task = self._start_handling(client, message)
+            if task is not None:
+                handlers.add(task)
+                task.add_done_callback(finished)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            handlers.discard(task)
+            while held and len(handlers) < self.max_handlers:
+                start(held.popleft())
+
+        def delivered(message: Delivery) -> None:
+            if held or len(handlers) >= self.max_handlers:
+                held.append(message)
+            else:
+                start(message)
+
+        client.deliver_to(delivered)
         try:
-            async for message in client.messages:
-                await slots.acquire()  # backpressure: the broker keeps the rest
-                self._received += 1
-                task = self._start_handling(client, message, slots)
-                if task is None:
-                    slots.release()
-                else:
-                    handlers.add(task)
-                    task.add_done_callback(handlers.discard)
+            raise await client.disconnected()
         finally:
+            client.deliver_to(None)
             # not acknowledged: the broker delivers them again on the next connection
             await _cancel_and_wait(list(handlers))
 
-    def _start_handling(
-        self, client: Client, message: aiomqtt.Message, slots: asyncio.Semaphore
-    ) -> asyncio.Task[None] | None:
+    def _start_handling(self, client: Client, message: Delivery) -> asyncio.Task[None] | None:
         """Read a message and start its task; None when it was dead-lettered instead."""
-        topic = message.topic.value
-        payload = _payload_bytes(message.payload)
-        redelivered = client.redelivered(message)
+        topic, payload = message.topic, message.payload
         delivery = delivery_id(topic, message.mid, payload)
         try:
             work = self._read(topic, payload, retained=message.retain, delivery=delivery)
-            if isinstance(work, Contact) and work.id == delivery and not redelivered:
+            if isinstance(work, Contact) and work.id == delivery and not message.dup:
                 work = self._first_delivery(work)
         except _Unreadable as exc:
             self._dead_letter(topic, payload, str(exc))
@@ -354,7 +369,7 @@ class MqttBridge:
             # repeat of an earlier identical message with the same packet id for that one
             pass
         return asyncio.create_task(
-            self._apply(client, message, work, slots), name=f"mqtt-in {message.mid}"
+            self._apply(client, message, work), name=f"mqtt-in {message.mid}"
         )
 
     def _first_delivery(self, contact: Contact) -> Contact:
@@ -404,31 +419,27 @@ class MqttBridge:
     async def _apply(
         self,
         client: Client,
-        message: aiomqtt.Message,
+        message: Delivery,
         work: _Work,
-        slots: asyncio.Semaphore,
     ) -> None:
         try:
-            try:
-                while True:
-                    try:
-                        await self._submit_in_order(work)
-                        break
-                    except StoreUnavailable:
-                        # applied, then refused because the store could not keep it: it
-                        # was never acknowledged, so it lines up again until it is kept
-                        continue
-            except EngineError as error:
-                reason: str | None = f"{error.code}: {error.message}"
-            except Exception as exc:  # a refusal the engine raised otherwise: the same answer
-                reason = str(exc) or type(exc).__name__
-            else:
-                reason = None
-            if reason is not None:
-                self._dead_letter(message.topic.value, _payload_bytes(message.payload), reason)
-            _ack(client, message)
-        finally:
-            slots.release()
+            while True:
+                try:
+                    await self._submit_in_order(work)
+                    break
+                except StoreUnavailable:
+                    # applied, then refused because the store could not keep it: it
+                    # was never acknowledged, so it lines up again until it is kept
+                    continue
+        except EngineError as error:
+            reason: str | None = f"{error.code}: {error.message}"
+        except Exception as exc:  # a refusal the engine raised otherwise: the same answer
+            reason = str(exc) or type(exc).__name__
+        else:
+            reason = None
+        if reason is not None:
+            self._dead_letter(message.topic, message.payload, reason)
+        _ack(client, message)
 
     async def _submit_in_order(self, work: _Work) -> None:
         """Submit, keeping arrival order even when the core asks to wait (backpressure).
@@ -647,15 +658,6 @@ def _json_kind(value: object) -> str:
     return kinds.get(type(value), "a number")
 
 
-def _payload_bytes(payload: object) -> bytes:
-    # paho hands bytes; aiomqtt's type also allows str and numbers for what it sends
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    if payload is None:
-        return b""
-    return str(payload).encode()
-
-
 def _utf8_prefix(raw: bytes, *, truncated: bool) -> str | None:
     """The payload as text, or None when it is not UTF-8 (a cut may split one character)."""
     for cut in range(4 if truncated else 1):
@@ -692,7 +694,7 @@ def delivery_id(topic: str, mid: int, payload: bytes) -> str:
     return f"mq-{digest.hexdigest()}"
 
 
-def _ack(client: Client, message: aiomqtt.Message) -> None:
+def _ack(client: Client, message: Delivery) -> None:
     """The one place a message is acknowledged: after the store kept it, or its dead letter."""
     client.ack(message)
 

@@ -26,11 +26,14 @@ that changed them gets the stock path, and says so in the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
@@ -81,13 +84,28 @@ def _ignore(mid: int) -> None:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An inbound message, with the DUP flag aiomqtt's `Message` drops."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    #: its packet id: what `ack` answers, and what a redelivery repeats
+    mid: int
+    retain: bool = False
+    #: the broker delivers it again: it may have been applied before
+    dup: bool = False
+
+
 class Client(aiomqtt.Client):
-    """aiomqtt's client, plus `send`/`on_confirmed`, and the DUP flag aiomqtt drops."""
+    """aiomqtt's client, plus `send`/`on_confirmed` out and `deliver_to` in."""
 
     def __init__(self, *args: Any, lean: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: packet ids of messages the broker marked as a redelivery, until they are read
-        self._redelivered: set[int] = set()
+        #: told every inbound message as it is read (`deliver_to`)
+        self._receiver: Callable[[Delivery], None] | None = None
+        self._undelivered: deque[Delivery] = deque()
         #: told the packet id of every message of `send` the broker confirmed
         self.on_confirmed: Callable[[int], None] = _ignore
         #: packet ids of `send`, not yet confirmed
@@ -259,19 +277,41 @@ class Client(aiomqtt.Client):
         self._read_at = min(start + bufsize, len(self._read_buffer))
         return self._read_buffer[start : self._read_at]
 
+    def deliver_to(self, receiver: Callable[[Delivery], None] | None) -> None:
+        """Hand every inbound message to `receiver` as it is read, those read before first.
+
+        None: keep them until there is a receiver again. (aiomqtt's `messages`, a
+        task and a wait per message, is not fed.)
+        """
+        self._receiver = receiver
+        while receiver is not None and self._undelivered and self._receiver is receiver:
+            receiver(self._undelivered.popleft())
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.dup:
-            self._redelivered.add(message.mid)
-        super()._on_message(client, userdata, message)
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # the broker checks topics; handed on, it is dead-lettered
+            topic = "(a topic that is not UTF-8)"
+        payload = bytes(message.payload)  # bytes already on both paths: then no copy
+        delivery = Delivery(topic, payload, message.qos, message.mid, message.retain, message.dup)
+        if self._receiver is None:
+            # a persistent session's messages come right after the connect, before
+            # anyone could be told
+            self._undelivered.append(delivery)
+        else:
+            self._receiver(delivery)
 
-    def redelivered(self, message: aiomqtt.Message) -> bool:
-        """The broker delivers this message again (DUP): it may have been applied before."""
-        if message.mid in self._redelivered:
-            self._redelivered.discard(message.mid)
-            return True
-        return False
+    async def disconnected(self) -> aiomqtt.MqttError:
+        """Wait until the connection is lost; the error that says why."""
+        try:
+            await asyncio.shield(self._disconnected)
+        except Exception as exc:
+            error = aiomqtt.MqttError("the connection was lost")
+            error.__cause__ = exc
+            return error
+        return aiomqtt.MqttError("disconnected")
 
-    def ack(self, message: aiomqtt.Message) -> None:
+    def ack(self, message: Delivery) -> None:
         """PUBACK now (aiomqtt issue 345): paho's manual ack, reached under aiomqtt."""
         self._client.ack(message.mid, message.qos)
 
