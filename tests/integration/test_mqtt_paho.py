@@ -195,3 +195,18 @@ async def test_qos_0_and_retained_messages_are_read_with_their_flags(
     assert seen["t/kept0"].payload == b"retained at 0"
     assert seen["t/kept0"].qos == 0
     assert seen["t/kept0"].retain
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_an_idle_lean_connection_is_kept_alive(
+    mosquitto: Mosquitto, receiver: aiomqtt.Client
+) -> None:
+    # keepalive 1 s: paho pings, and the lean path leaves PINGRESP to paho
+    client = Client(mosquitto.host, mosquitto.port, identifier="idle", keepalive=1)
+    async with client:
+        assert client.lean
+        await asyncio.sleep(3.5)
+        client.send("t/late", b"still here")
+        assert await receive(receiver, 1) == [("t/late", b"still here")]
+        assert not client._disconnected.done()
