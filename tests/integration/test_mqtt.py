@@ -99,13 +99,17 @@ class Router:
 
 
 async def start_router(
-    broker: Mosquitto, core_class: type[RouterCore] = RouterCore, store: Store | None = None
+    broker: Mosquitto,
+    core_class: type[RouterCore] = RouterCore,
+    store: Store | None = None,
+    *,
+    lean: bool = True,
 ) -> Router:
     """A new router process, as far as MQTT can tell: same client id, fresh core."""
     core = make_core(broker.url, core_class, store)
     health = Health()
     # a short backoff cap keeps the restart tests short; the default is 30 s
-    bridge = MqttBridge(core, health, client_id="router-test", max_backoff=0.5)
+    bridge = MqttBridge(core, health, client_id="router-test", max_backoff=0.5, lean=lean)
     running = Router(core, health, bridge)
     running.start()
     try:
@@ -116,9 +120,10 @@ async def start_router(
     return running
 
 
-@pytest_asyncio.fixture
-async def router(mosquitto: Mosquitto) -> AsyncIterator[Router]:
-    running = await start_router(mosquitto)
+@pytest_asyncio.fixture(params=[True, False], ids=["lean", "stock"])
+async def router(request: pytest.FixtureRequest, mosquitto: Mosquitto) -> AsyncIterator[Router]:
+    """The bridge on both of its client's paths (`runtime/mqtt_paho.py`)."""
+    running = await start_router(mosquitto, lean=request.param)
     try:
         yield running
     finally:

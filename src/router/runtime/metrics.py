@@ -138,42 +138,55 @@ class RouterMetrics:
         self._known_queues: set[str] = set()
         self._known_channels: set[str] = set()
         self._prepare_queues()
-        #: event class name → its histogram child: `labels()` takes a lock and a tuple
-        self._decision_children: dict[str, Histogram] = {}
+        #: (metric, label value) → its child: `labels()` takes a lock and builds a tuple
+        #: per call, several times per contact; the label values are few (types, queues)
+        self._counters: dict[tuple[int, str], Counter] = {}
+        self._histograms: dict[tuple[int, str], Histogram] = {}
         core.add_listener(self.on_effect)
         core.add_timing_listener(self.on_timing)
 
     # ------------------------------------------------------------ listeners
-    def on_timing(self, event: str, seconds: float) -> None:
-        child = self._decision_children.get(event)
+    def _counter(self, metric: Counter, label: str) -> Counter:
+        key = (id(metric), label)
+        child = self._counters.get(key)
         if child is None:
-            child = self._decision_children[event] = self.decisions.labels(event)
-        child.observe(seconds)
+            child = self._counters[key] = metric.labels(label)
+        return child
+
+    def _histogram(self, metric: Histogram, label: str) -> Histogram:
+        key = (id(metric), label)
+        child = self._histograms.get(key)
+        if child is None:
+            child = self._histograms[key] = metric.labels(label)
+        return child
+
+    def on_timing(self, event: str, seconds: float) -> None:
+        self._histogram(self.decisions, event).observe(seconds)
 
     def on_effect(self, effect: Effect) -> None:
         match effect:
             case SendOffer():
-                self.offers.labels("sent").inc()
+                self._counter(self.offers, "sent").inc()
             case RevokeOffer():
-                self.offers.labels("revoked").inc()
+                self._counter(self.offers, "revoked").inc()
             case Publish(event):
                 self._on_event(event)
 
     def _on_event(self, event: RouterEvent) -> None:
         kind = event.type
-        self.events.labels(kind).inc()
+        self._counter(self.events, kind).inc()
         result = _RESULT_OF_EVENT.get(kind)
         if result is not None:
-            self.offers.labels(result).inc()
+            self._counter(self.offers, result).inc()
         queue = event.queue or UNKNOWN
         if kind in ("queued", "rejected"):
             self._count_arrival(event)
         elif kind == "assigned":
-            self.wait.labels(queue).observe(self._answer_wait(event))
+            self._histogram(self.wait, queue).observe(self._answer_wait(event))
         elif kind == "abandoned":
             waited = event.details.get("waited_seconds")
             if isinstance(waited, int | float):
-                self.abandon_wait.labels(queue).observe(waited)
+                self._histogram(self.abandon_wait, queue).observe(waited)
         elif kind == "config_replaced":
             self._prepare_queues()
 
@@ -184,12 +197,12 @@ class RouterMetrics:
             # Only a `rejected` arrival is retired at once; the engine may have
             # forgotten it already if it keeps very few finished contacts.
             if event.type == "rejected":
-                self.contacts.labels(UNKNOWN).inc()
+                self._counter(self.contacts, UNKNOWN).inc()
             return
         # The engine appends each event it publishes to the contact's own list:
         # the arrival is the first of them (a transfer publishes `transferred` first).
         if record.events and record.events[0] is event:
-            self.contacts.labels(record.channel).inc()
+            self._counter(self.contacts, record.channel).inc()
 
     def _answer_wait(self, event: RouterEvent) -> float:
         wait = event.details.get("wait_seconds")

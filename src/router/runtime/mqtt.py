@@ -20,13 +20,16 @@ What shapes this module:
   messages wait for it. When the core says "not now" (Overloaded, or not yet
   accepting), the message waits and retries, never dropped, and later ones
   line up behind it. Outbound, awaiting each QoS 1 publish in turn costs a
-  broker round trip per message, so up to `max_inflight` are in flight.
+  broker round trip per message, so up to `max_inflight` are in flight; a
+  message is handed to paho in the loop turn it was made in (no task per
+  message), and its PUBACK removes it from the outbox.
 - The outbox is the truth, not paho: effects are appended to it (listeners
   must not block), removed only once the broker confirmed them, and put back
   at the front when a connection drops, for the next one (at-least-once).
   Each connection gets a fresh client, so paho never resends on its own.
-- Every aiomqtt and paho detail lives here: aiomqtt 3 drops paho and speaks
-  MQTT 5 only; moving to it should touch this module alone.
+- Every aiomqtt and paho detail lives here and in `mqtt_paho` (the client, with
+  its lean path through paho's internals): aiomqtt 3 drops paho and speaks
+  MQTT 5 only; moving to it should touch these two modules alone.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import math
 import random
 import socket
 import ssl
@@ -47,7 +49,6 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import orjson
-import paho.mqtt.client as mqtt
 
 from router.engine import (
     AgentStateChanged,
@@ -67,6 +68,7 @@ from router.runtime.core import (
     new_contact_id,
 )
 from router.runtime.http_common import Health
+from router.runtime.mqtt_paho import Client, Delivery
 from router.runtime.views import offer_message
 
 log = logging.getLogger("router.mqtt")
@@ -141,6 +143,7 @@ class MqttBridge:
         min_backoff: float = 0.2,
         max_backoff: float = 30.0,
         keepalive: int = 30,
+        lean: bool = True,
     ) -> None:
         url = core.config.mqtt.url
         if url is None:
@@ -157,15 +160,21 @@ class MqttBridge:
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.keepalive = keepalive
+        #: the lean path of `mqtt_paho.Client` where paho allows it; False: stock paho
+        self.lean = lean
         self.subscriptions = (
             f"{self.prefix}/contacts/in/+",
             f"{self.prefix}/agents/+/answers",
             f"{self.prefix}/agents/+/state",
         )
         self._outbox: deque[_Outgoing] = deque()
-        self._outbox_ready = asyncio.Event()
-        #: taken from the outbox, sent, not yet confirmed by the broker; in outbox order
+        #: taken from the outbox, sent, not yet confirmed by the broker, by packet id;
+        #: in outbox order
         self._unconfirmed: dict[int, _Outgoing] = {}
+        #: the connection messages are sent on, while there is one
+        self._sender: Client | None = None
+        #: told why sending failed, which ends the session
+        self._send_failed: asyncio.Future[BaseException] | None = None
         self._seq = 0
         self._dropping = False
         #: held by the message that waits for room in the core; later ones line up behind
@@ -260,29 +269,33 @@ class MqttBridge:
             self._session_was_up = True
             self._connected = True
             self.health.set("mqtt", "ok")
-            log.info("MQTT connected to %s as %r", self.address, self.client_id)
+            log.info(
+                "MQTT connected to %s as %r (%s)",
+                self.address,
+                self.client_id,
+                "lean path" if client.lean else f"stock path: {client.lean_problem}",
+            )
             failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-            tasks = [
-                asyncio.create_task(self._consume(client), name="mqtt-consume"),
-                asyncio.create_task(self._publish(client, failed), name="mqtt-publish"),
-            ]
+            consume = asyncio.create_task(self._consume(client), name="mqtt-consume")
+            self._start_sending(client, failed)
             try:
-                waiters: list[asyncio.Future[Any]] = [*tasks, failed]
+                waiters: list[asyncio.Future[Any]] = [consume, failed]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                error = _first_error(tasks, failed)
+                error = _first_error([consume], failed)
                 # health says so before the clean-up below yields to anyone
                 self._mark_disconnected(_reason(error))
             finally:
                 self._connected = False
-                await _cancel_and_wait(tasks)
+                self._stop_sending()
+                await _cancel_and_wait([consume])
             raise error
 
     def _mark_disconnected(self, reason: str) -> None:
         self._connected = False
         self.health.set("mqtt", f"disconnected: {reason}")
 
-    def _new_client(self) -> _Client:
-        client = _Client(
+    def _new_client(self) -> Client:
+        client = Client(
             self.address.host,
             self.address.port,
             username=self.address.username,
@@ -296,42 +309,56 @@ class MqttBridge:
             # paho leaves Nagle on: small PUBLISH and PUBACK packets then wait for
             # delayed ACKs (tens of ms each), the same reason the broker sets nodelay
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            lean=self.lean,
         )
         # acknowledge after the engine applied a message, not when aiomqtt queued it
         client._client.manual_ack_set(True)
-        # aiomqtt warns above 10 pending calls; here a thousand is the point
-        client.pending_calls_threshold = self.max_inflight + 16
         return client
 
     # ------------------------------------------------------------ inbound
-    async def _consume(self, client: _Client) -> None:
-        slots = asyncio.Semaphore(self.max_handlers)
+    async def _consume(self, client: Client) -> None:
+        """Start a task for each inbound message as it is read, until the connection is lost.
+
+        Past `max_handlers` at once, messages wait in `held`, in order and not
+        acknowledged: the broker sends no more than its in-flight window
+        (`max_inflight_messages`) of those.
+        """
         handlers: set[asyncio.Task[None]] = set()
+        held: deque[Delivery] = deque()
+
+        def start(message: Delivery) -> None:
+            self._received += 1
+            task = self._start_handling(client, message)
+            if task is not None:
+                handlers.add(task)
+                task.add_done_callback(finished)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            handlers.discard(task)
+            while held and len(handlers) < self.max_handlers:
+                start(held.popleft())
+
+        def delivered(message: Delivery) -> None:
+            if held or len(handlers) >= self.max_handlers:
+                held.append(message)
+            else:
+                start(message)
+
+        client.deliver_to(delivered)
         try:
-            async for message in client.messages:
-                await slots.acquire()  # backpressure: the broker keeps the rest
-                self._received += 1
-                task = self._start_handling(client, message, slots)
-                if task is None:
-                    slots.release()
-                else:
-                    handlers.add(task)
-                    task.add_done_callback(handlers.discard)
+            raise await client.disconnected()
         finally:
+            client.deliver_to(None)
             # not acknowledged: the broker delivers them again on the next connection
             await _cancel_and_wait(list(handlers))
 
-    def _start_handling(
-        self, client: _Client, message: aiomqtt.Message, slots: asyncio.Semaphore
-    ) -> asyncio.Task[None] | None:
+    def _start_handling(self, client: Client, message: Delivery) -> asyncio.Task[None] | None:
         """Read a message and start its task; None when it was dead-lettered instead."""
-        topic = message.topic.value
-        payload = _payload_bytes(message.payload)
-        redelivered = client.redelivered(message)
+        topic, payload = message.topic, message.payload
         delivery = delivery_id(topic, message.mid, payload)
         try:
             work = self._read(topic, payload, retained=message.retain, delivery=delivery)
-            if isinstance(work, Contact) and work.id == delivery and not redelivered:
+            if isinstance(work, Contact) and work.id == delivery and not message.dup:
                 work = self._first_delivery(work)
         except _Unreadable as exc:
             self._dead_letter(topic, payload, str(exc))
@@ -342,7 +369,7 @@ class MqttBridge:
             # repeat of an earlier identical message with the same packet id for that one
             pass
         return asyncio.create_task(
-            self._apply(client, message, work, slots), name=f"mqtt-in {message.mid}"
+            self._apply(client, message, work), name=f"mqtt-in {message.mid}"
         )
 
     def _first_delivery(self, contact: Contact) -> Contact:
@@ -391,32 +418,28 @@ class MqttBridge:
 
     async def _apply(
         self,
-        client: aiomqtt.Client,
-        message: aiomqtt.Message,
+        client: Client,
+        message: Delivery,
         work: _Work,
-        slots: asyncio.Semaphore,
     ) -> None:
         try:
-            try:
-                while True:
-                    try:
-                        await self._submit_in_order(work)
-                        break
-                    except StoreUnavailable:
-                        # applied, then refused because the store could not keep it: it
-                        # was never acknowledged, so it lines up again until it is kept
-                        continue
-            except EngineError as error:
-                reason: str | None = f"{error.code}: {error.message}"
-            except Exception as exc:  # a refusal the engine raised otherwise: the same answer
-                reason = str(exc) or type(exc).__name__
-            else:
-                reason = None
-            if reason is not None:
-                self._dead_letter(message.topic.value, _payload_bytes(message.payload), reason)
-            _ack(client, message)
-        finally:
-            slots.release()
+            while True:
+                try:
+                    await self._submit_in_order(work)
+                    break
+                except StoreUnavailable:
+                    # applied, then refused because the store could not keep it: it
+                    # was never acknowledged, so it lines up again until it is kept
+                    continue
+        except EngineError as error:
+            reason: str | None = f"{error.code}: {error.message}"
+        except Exception as exc:  # a refusal the engine raised otherwise: the same answer
+            reason = str(exc) or type(exc).__name__
+        else:
+            reason = None
+        if reason is not None:
+            self._dead_letter(message.topic, message.payload, reason)
+        _ack(client, message)
 
     async def _submit_in_order(self, work: _Work) -> None:
         """Submit, keeping arrival order even when the core asks to wait (backpressure).
@@ -511,7 +534,7 @@ class MqttBridge:
         self._seq += 1
         self._outbox.append(_Outgoing(self._seq, topic, orjson.dumps(body, default=_json_default)))
         self._trim_outbox()
-        self._outbox_ready.set()
+        self._send_what_fits()
 
     def _trim_outbox(self) -> None:
         """Over the limit, the oldest messages go; one log line per burst."""
@@ -533,55 +556,51 @@ class MqttBridge:
                 self._dropped,
             )
 
-    async def _publish(self, client: aiomqtt.Client, failed: asyncio.Future[BaseException]) -> None:
-        slots = asyncio.Semaphore(self.max_inflight)
-        sending: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                if not self._outbox:
-                    self._outbox_ready.clear()
-                    await self._outbox_ready.wait()
-                    continue
-                await slots.acquire()
-                if not self._outbox:  # trimmed meanwhile; cannot empty it, but stay safe
-                    slots.release()
-                    continue
-                item = self._outbox.popleft()
-                self._unconfirmed[item.seq] = item
-                # tasks run in creation order and paho queues on their first step: order kept
-                task = asyncio.create_task(self._publish_one(client, item, slots, failed))
-                sending.add(task)
-                task.add_done_callback(sending.discard)
-        finally:
-            await _cancel_and_wait(list(sending))
-            # what the broker did not confirm goes out first on the next connection
-            self._outbox.extendleft(reversed(self._unconfirmed.values()))
-            self._unconfirmed.clear()
-            self._trim_outbox()
+    def _start_sending(self, client: Client, failed: asyncio.Future[BaseException]) -> None:
+        self._sender = client
+        self._send_failed = failed
+        client.on_confirmed = self._confirmed
+        self._send_what_fits()
 
-    async def _publish_one(
-        self,
-        client: aiomqtt.Client,
-        item: _Outgoing,
-        slots: asyncio.Semaphore,
-        failed: asyncio.Future[BaseException],
-    ) -> None:
-        try:
-            # no timeout: a dead connection is noticed by the keepalive, and this is cancelled
-            await client.publish(item.topic, item.payload, qos=1, timeout=math.inf)
-        except aiomqtt.MqttError as exc:  # the connection is gone: kept for the next one
-            if not failed.done():
-                failed.set_result(exc)
+    def _stop_sending(self) -> None:
+        """The connection is gone: what the broker did not confirm goes out first on the next."""
+        self._sender = None
+        self._outbox.extendleft(reversed(self._unconfirmed.values()))
+        self._unconfirmed.clear()
+        self._trim_outbox()
+
+    def _send_what_fits(self) -> None:
+        """Hand paho the outbox's head while fewer than `max_inflight` wait for the broker.
+
+        Called wherever the outbox grows or the window opens, so a message leaves in
+        the loop turn it was made in: no task, no wake-up, per message.
+        """
+        client = self._sender
+        if client is None:
             return
-        except Exception:  # a message paho refuses outright: retrying would not help
-            log.exception("MQTT publish to %r refused; message dropped", item.topic)
-            self._unconfirmed.pop(item.seq, None)
-            self._dropped += 1
-            return
-        finally:
-            slots.release()
-        self._unconfirmed.pop(item.seq, None)
-        self._published += 1
+        while self._outbox and len(self._unconfirmed) < self.max_inflight:
+            item = self._outbox[0]
+            try:
+                mid = client.send(item.topic, item.payload)
+            except aiomqtt.MqttError as exc:  # the connection is gone: kept for the next one
+                if self._send_failed is not None and not self._send_failed.done():
+                    self._send_failed.set_result(exc)
+                self._sender = None
+                return
+            except ValueError:  # a message MQTT refuses outright: retrying would not help
+                log.exception("MQTT publish to %r refused; message dropped", item.topic)
+                self._outbox.popleft()
+                self._dropped += 1
+                continue
+            self._outbox.popleft()
+            # in send order, which is outbox order: put back as it is when the connection drops
+            self._unconfirmed[mid] = item
+
+    def _confirmed(self, mid: int) -> None:
+        """The broker has a message (PUBACK): it leaves the outbox for good."""
+        if self._unconfirmed.pop(mid, None) is not None:
+            self._published += 1
+            self._send_what_fits()
 
 
 def _first_error(
@@ -639,15 +658,6 @@ def _json_kind(value: object) -> str:
     return kinds.get(type(value), "a number")
 
 
-def _payload_bytes(payload: object) -> bytes:
-    # paho hands bytes; aiomqtt's type also allows str and numbers for what it sends
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    if payload is None:
-        return b""
-    return str(payload).encode()
-
-
 def _utf8_prefix(raw: bytes, *, truncated: bool) -> str | None:
     """The payload as text, or None when it is not UTF-8 (a cut may split one character)."""
     for cut in range(4 if truncated else 1):
@@ -684,31 +694,9 @@ def delivery_id(topic: str, mid: int, payload: bytes) -> str:
     return f"mq-{digest.hexdigest()}"
 
 
-# ---------------------------------------------------------------- paho under aiomqtt
-class _Client(aiomqtt.Client):
-    """aiomqtt's client, keeping the one thing of paho's message it drops: the DUP flag."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: packet ids of messages the broker marked as a redelivery, until they are read
-        self._redelivered: set[int] = set()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.dup:
-            self._redelivered.add(message.mid)
-        super()._on_message(client, userdata, message)
-
-    def redelivered(self, message: aiomqtt.Message) -> bool:
-        """The broker delivers this message again (DUP): it may have been applied before."""
-        if message.mid in self._redelivered:
-            self._redelivered.discard(message.mid)
-            return True
-        return False
-
-
-def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-    """PUBACK now (aiomqtt issue 345): paho's manual ack, reached under aiomqtt."""
-    client._client.ack(message.mid, message.qos)
+def _ack(client: Client, message: Delivery) -> None:
+    """The one place a message is acknowledged: after the store kept it, or its dead letter."""
+    client.ack(message)
 
 
 async def _cancel_and_wait(tasks: Collection[asyncio.Task[Any]]) -> None:

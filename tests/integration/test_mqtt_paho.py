@@ -1,0 +1,212 @@
+"""The bridge's MQTT client (`runtime/mqtt_paho.py`), both paths, against a real Mosquitto.
+
+The lean path reaches into paho's internals; these tests pin what it relies on:
+that the installed paho is one it accepts, that it falls back when paho is not,
+and that on the wire it does what the stock path does: every message arrives,
+whole and in order, every one is confirmed, inbound messages are read whole
+however the bytes are cut, and a lost connection is noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+import pytest
+import pytest_asyncio
+from servers import Mosquitto
+
+from router.runtime import mqtt_paho
+from router.runtime.mqtt_paho import Client, Delivery
+
+#: an upper bound for waits on the broker, never a timing assertion
+PATIENCE = 20.0
+
+
+def test_the_installed_paho_takes_the_lean_path() -> None:
+    # a paho upgrade that changes this fails here first, not in production silently slow
+    inner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    assert mqtt_paho.lean_path_problem(inner) is None
+
+
+def test_another_paho_release_gets_the_stock_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mqtt_paho, "_PAHO_VERSION", "2.9.0")
+    inner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    problem = mqtt_paho.lean_path_problem(inner)
+    assert problem is not None
+    assert "2.9.0" in problem
+
+
+def test_a_paho_without_an_internal_gets_the_stock_path() -> None:
+    inner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    del inner._out_packet
+    problem = mqtt_paho.lean_path_problem(inner)
+    assert problem is not None
+    assert "_out_packet" in problem
+
+
+def test_mqtt_5_gets_the_stock_path() -> None:
+    inner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    assert mqtt_paho.lean_path_problem(inner) == "it speaks MQTT 3.1.1 only"
+
+
+@pytest.mark.parametrize("length", [0, 127, 128, 16_383, 16_384, 2_097_152, 268_435_455])
+def test_the_remaining_length_is_mqtts_variable_length_integer(length: int) -> None:
+    packet = bytearray()
+    inner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    assert bytes(mqtt_paho._remaining_length(length)) == inner._pack_remaining_length(
+        packet, length
+    )
+
+
+# ---------------------------------------------------------------- on the wire
+@pytest_asyncio.fixture(params=[True, False], ids=["lean", "stock"])
+async def sender(request: pytest.FixtureRequest, mosquitto: Mosquitto) -> AsyncIterator[Client]:
+    client = Client(
+        mosquitto.host, mosquitto.port, identifier="sender", lean=request.param, keepalive=5
+    )
+    async with client:
+        assert client.lean is request.param
+        yield client
+
+
+@pytest_asyncio.fixture
+async def receiver(mosquitto: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="receiver") as client:
+        await client.subscribe("t/#", qos=1)
+        yield client
+
+
+async def receive(client: aiomqtt.Client, count: int) -> list[tuple[str, bytes]]:
+    seen: list[tuple[str, bytes]] = []
+    async with asyncio.timeout(PATIENCE):
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            seen.append((message.topic.value, message.payload))
+            if len(seen) == count:
+                return seen
+    raise AssertionError("the stream ended")
+
+
+async def deliveries(client: Client, count: int) -> list[Delivery]:
+    seen: list[Delivery] = []
+    client.deliver_to(seen.append)
+    async with asyncio.timeout(PATIENCE):
+        while len(seen) < count:
+            await asyncio.sleep(0.01)
+    return seen
+
+
+def sent(count: int, size: int = 40) -> list[tuple[str, bytes]]:
+    return [(f"t/{i % 7}", f"{i:08d}".encode() * (size // 8)) for i in range(count)]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_burst_arrives_whole_in_order_and_is_confirmed(
+    sender: Client, receiver: aiomqtt.Client
+) -> None:
+    confirmed: list[int] = []
+    sender.on_confirmed = confirmed.append
+    messages = sent(3000)
+    mids = [sender.send(topic, payload) for topic, payload in messages]
+    assert await receive(receiver, len(messages)) == messages
+    async with asyncio.timeout(PATIENCE):
+        while len(confirmed) < len(mids):
+            await asyncio.sleep(0.01)
+    assert sorted(confirmed) == sorted(mids)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_payloads_larger_than_a_write_or_the_socket_buffer_arrive_whole(
+    sender: Client, receiver: aiomqtt.Client
+) -> None:
+    # 40 x 300 KB: far more than the socket takes at once, so writes end part way
+    messages = sent(40, size=300_000)
+    for topic, payload in messages:
+        sender.send(topic, payload)
+    assert await receive(receiver, len(messages)) == messages
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_inbound_messages_are_read_whole_however_the_bytes_are_cut(
+    mosquitto: Mosquitto,
+) -> None:
+    # many small messages land in one read, and large ones span several
+    messages = [*sent(2000), *sent(5, size=200_000), *sent(500)]
+    async with (
+        Client(mosquitto.host, mosquitto.port, identifier="reader") as reader,
+        aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="writer") as writer,
+    ):
+        assert reader.lean
+        await reader.subscribe("t/#", qos=1)
+        await asyncio.gather(*(writer.publish(t, p, qos=1) for t, p in messages))
+        seen = await deliveries(reader, len(messages))
+    assert [(d.topic, d.payload) for d in seen] == messages
+    assert {d.qos for d in seen} == {1}
+    assert not any(d.dup or d.retain for d in seen)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_topic_mqtt_forbids_is_refused_and_nothing_is_sent(
+    sender: Client, receiver: aiomqtt.Client
+) -> None:
+    with pytest.raises(ValueError, match=r"(?i)topic"):
+        sender.send("t/+/offers", b"{}")
+    sender.send("t/ok", b"after")
+    assert await receive(receiver, 1) == [("t/ok", b"after")]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_lost_connection_is_noticed_and_sending_then_refused(
+    mosquitto: Mosquitto,
+) -> None:
+    client = Client(mosquitto.host, mosquitto.port, identifier="sender")
+    async with client:
+        mosquitto.stop()
+        async with asyncio.timeout(PATIENCE):
+            error = await client.disconnected()
+        assert isinstance(error, aiomqtt.MqttError)
+        with pytest.raises(aiomqtt.MqttError):
+            client.send("t/x", b"gone")
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_qos_0_and_retained_messages_are_read_with_their_flags(
+    mosquitto: Mosquitto,
+) -> None:
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="writer") as writer:
+        await writer.publish("t/kept", b"retained", qos=1, retain=True)
+        await writer.publish("t/kept0", b"retained at 0", qos=0, retain=True)
+    async with Client(mosquitto.host, mosquitto.port, identifier="reader") as reader:
+        assert reader.lean
+        await reader.subscribe("t/#", qos=1)
+        seen = {d.topic: d for d in await deliveries(reader, 2)}
+    assert seen["t/kept"].payload == b"retained"
+    assert seen["t/kept"].qos == 1
+    assert seen["t/kept"].retain
+    assert seen["t/kept0"].payload == b"retained at 0"
+    assert seen["t/kept0"].qos == 0
+    assert seen["t/kept0"].retain
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_an_idle_lean_connection_is_kept_alive(
+    mosquitto: Mosquitto, receiver: aiomqtt.Client
+) -> None:
+    # keepalive 1 s: paho pings, and the lean path leaves PINGRESP to paho
+    client = Client(mosquitto.host, mosquitto.port, identifier="idle", keepalive=1)
+    async with client:
+        assert client.lean
+        await asyncio.sleep(3.5)
+        client.send("t/late", b"still here")
+        assert await receive(receiver, 1) == [("t/late", b"still here")]
+        assert not client._disconnected.done()
