@@ -227,7 +227,7 @@ def agent_document(agent: AgentRecord) -> Document:
         "idle_since": agent.idle_since,
         "missed_offers": agent.missed_offers,
         "placed": agent.placed,
-        "outcomes": {queue: asdict(stats) for queue, stats in agent.outcomes.items()},
+        "outcomes": {queue: _outcome_document(stats) for queue, stats in agent.outcomes.items()},
     }
 
 
@@ -251,15 +251,36 @@ def agent_record(document: Document) -> AgentRecord:
     )
 
 
+def _outcome_document(stats: OutcomeStats) -> Document:
+    # not `asdict`: an agent is written whenever it takes or frees a contact
+    return {
+        "handled": stats.handled,
+        "resolved": stats.resolved,
+        "csat_sum": stats.csat_sum,
+        "csat_count": stats.csat_count,
+    }
+
+
 # ------------------------------------------------------ the engine's own figures
 def figures_document(engine: Engine) -> Document:
-    """The engine's running counts: arrival and offer numbers, list placements, queue counters."""
+    """The engine's running counts: arrival and offer numbers, list placements, queue counters.
+
+    Written with every batch, so each queue's counters are a dict literal (half the time of
+    a loop over `_COUNTER_FIELDS`, which the reader uses).
+    """
     return {
         "seq": engine.seq,
         "offer_seq": engine.offer_seq,
         "placements": engine.available.placements,
         "counters": {
-            c.name: {name: getattr(c, name) for name in _COUNTER_FIELDS}
+            c.name: {
+                "arrived": c.arrived,
+                "answered": c.answered,
+                "answered_in_sla": c.answered_in_sla,
+                "abandoned": c.abandoned,
+                "handled": c.handled,
+                "answer_wait_sum": c.answer_wait_sum,
+            }
             for c in engine.counters.values()
         },
     }
