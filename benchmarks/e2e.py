@@ -152,15 +152,20 @@ def agent_profile(index: int) -> bytes:
     )
 
 
-async def add_agents(session: aiohttp.ClientSession, base: str, count: int) -> None:
-    """PUT every agent, then make it available; 64 requests at a time."""
+async def add_agents(
+    session: aiohttp.ClientSession,
+    base: str,
+    count: int,
+    profile: Callable[[int], bytes] = agent_profile,
+) -> None:
+    """PUT every agent (`profile(index)`), then make it available; 64 requests at a time."""
     pending = iter(range(count))
 
     async def worker() -> None:
         for index in pending:
             agent = f"a{index}"
             async with session.put(
-                f"{base}/v1/agents/{agent}", data=agent_profile(index), headers=POST_HEADERS
+                f"{base}/v1/agents/{agent}", data=profile(index), headers=POST_HEADERS
             ) as answer:
                 if answer.status != 200:
                     raise RuntimeError(f"PUT agent {agent}: {answer.status} {await answer.text()}")
