@@ -88,8 +88,15 @@ WARMUP = 200
 PUBLISHERS = 64
 #: sends awaiting their PUBACK or 202 at once, at the fixed rate
 MAX_IN_FLIGHT = 1000
+#: keep-alive connections of the HTTP gateway: a gateway's pool, not a connection per
+#: request in flight (hundreds of new connections at once overflow the daemon's listen
+#: backlog when it falls behind, and the test would time out connecting, not routing).
+#: Requests beyond it wait in the pool, and that wait is in their latency.
+HTTP_CONNECTIONS = 128
 #: how long the last offers may take to arrive after the last send
 DRAIN_S = 60.0
+#: connection resets tolerated per target (each request sent again) before giving up
+MAX_RESETS = 1000
 OFFERS = "router/agents/+/offers"
 CONTACTS_IN = "router/contacts/in/chat"
 EVENTS = "router/events"
@@ -319,6 +326,8 @@ class Gateway(Protocol):
 
     #: 429/503 answers retried (HTTP only)
     retries: int
+    #: requests sent again after their connection was reset or closed (HTTP only)
+    resets: int
 
     async def send(self, body: bytes) -> None: ...
 
@@ -329,30 +338,46 @@ class MqttGateway:
     def __init__(self, client: aiomqtt.Client) -> None:
         self.client = client
         self.retries = 0
+        self.resets = 0
 
     async def send(self, body: bytes) -> None:
         await self.client.publish(CONTACTS_IN, body, qos=1)
 
 
 class HttpGateway:
-    """`POST /v1/contacts`; returns on the 202, after `Retry-After` on 429/503 (CONTRACT 3)."""
+    """`POST /v1/contacts`; returns on the 202, after `Retry-After` on 429/503 (CONTRACT 3).
+
+    A request whose connection is reset or closed under it is sent again at once, as a
+    gateway would: the contact's id makes the POST idempotent (CONTRACT 3). Counted, and
+    the latency includes it.
+    """
 
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session = session
         self.url = f"{base}/v1/contacts"
         self.retries = 0
+        self.resets = 0
 
     async def send(self, body: bytes) -> None:
         while True:
-            async with self.session.post(self.url, data=body, headers=POST_HEADERS) as answer:
-                text = await answer.text()
-                retry_after = float(answer.headers.get("Retry-After", "0.1"))
-                if answer.status == 202:
-                    return
-                if answer.status not in (429, 503):
-                    raise RuntimeError(f"POST /v1/contacts answered {answer.status}: {text[:300]}")
+            try:
+                status, retry_after, text = await self._post(body)
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                self.resets += 1
+                if self.resets > MAX_RESETS:
+                    raise
+                continue
+            if status == 202:
+                return
+            if status not in (429, 503):
+                raise RuntimeError(f"POST /v1/contacts answered {status}: {text[:300]}")
             self.retries += 1
             await asyncio.sleep(min(retry_after, 0.5))
+
+    async def _post(self, body: bytes) -> tuple[int, float, str]:
+        async with self.session.post(self.url, data=body, headers=POST_HEADERS) as answer:
+            text = await answer.text()
+            return answer.status, float(answer.headers.get("Retry-After", "0.1")), text
 
 
 @contextlib.asynccontextmanager
@@ -362,8 +387,12 @@ async def gateway(transport: str, broker: Broker, base: str) -> AsyncIterator[Ga
         async with mqtt_client(broker, "bench-gateway") as client:
             yield MqttGateway(client)
     else:
-        # A session of its own: the desks' completes must not queue behind the load.
-        async with restart.client_session(MAX_IN_FLIGHT) as session:
+        # A session of its own: the desks' completes must not queue behind the load. No
+        # total timeout: a request waiting for a pooled connection is slow, not lost.
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=HTTP_CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+        ) as session:
             yield HttpGateway(session, base)
 
 
@@ -445,6 +474,8 @@ class Figures:
     complete_failures: int = 0
     #: HTTP 429/503 answers retried, over the whole target
     retries: int = 0
+    #: HTTP requests sent again after a connection reset, over the whole target
+    resets: int = 0
 
 
 async def peak(sender: Gateway, desks: Desks, run: str, count: int) -> float:
@@ -504,6 +535,7 @@ async def measure(
         cpu_ms_per_contact=cpu_used / count * 1000 if cpu_used is not None else None,
         complete_failures=desks.failures,
         retries=sender.retries,
+        resets=sender.resets,
     )
 
 
@@ -589,6 +621,20 @@ async def router(
                 agents=agents,
                 cpu=daemon.cpu_seconds,
             )
+    except BaseException:
+        # What the daemon said is the first thing to read when a target fails.
+        state = (
+            "running"
+            if daemon.running()
+            else f"exited ({daemon.process and daemon.process.returncode})"
+        )
+        print(
+            f"router-{agents} over {transport} failed; the daemon is {state}; its log ends:\n"
+            f"{daemon.log_tail(40)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
     finally:
         if daemon.running():
             daemon.terminate()
@@ -756,7 +802,7 @@ def render_transport(report: Report, transport: str) -> list[str]:
         f" peaks of {p.peak:,} contacts flat out",
         f"{'target':<13} {'p50 ms':>7} {'x bare':>6} {'p99 ms':>7} {'max ms':>7}"
         f" {'routing peak/s':>14} {'of bare':>7} {'lifecycle/s':>11} {'of bare':>7}"
-        f" {'cpu ms':>6} {'retry':>5}",
+        f" {'cpu ms':>6} {'retry':>5} {'reset':>5}",
     ]
     for f in (f for f in report.figures if f.transport == transport):
         other = base is not None and f is not base
@@ -769,7 +815,8 @@ def render_transport(report: Report, transport: str) -> list[str]:
             f"{f.target:<13} {f.p50_ms:7.2f} {_ratio(f.p50_ms, b_p50, '.2f'):>6}"
             f" {f.p99_ms:7.2f} {f.max_ms:7.1f} {routing:>14}"
             f" {_ratio(f.routing_peak_per_s, b_peak, '.0%'):>7} {lifecycle:>11}"
-            f" {_ratio(f.lifecycle_peak_per_s, b_peak, '.0%'):>7} {cpu:>6} {f.retries:>5}"
+            f" {_ratio(f.lifecycle_peak_per_s, b_peak, '.0%'):>7} {cpu:>6}"
+            f" {f.retries:>5} {f.resets:>5}"
         )
     for f in report.figures:
         if f.transport == transport and f.agents is not None and f.routing_peak_per_s is None:

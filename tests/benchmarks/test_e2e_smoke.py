@@ -46,6 +46,7 @@ def test_the_e2e_benchmark_times_the_bare_relays_and_the_router_over_both_transp
         assert 0 < target["p50_ms"] <= target["p99_ms"] <= target["max_ms"]
         assert target["routing_peak_per_s"] > 0
         assert target["retries"] >= 0
+        assert target["resets"] >= 0
     for transport in ("mqtt", "http"):
         router = figures[transport, "router-50"]
         assert router["cpu_ms_per_contact"] > 0
