@@ -621,13 +621,10 @@ async def router(
                 agents=agents,
                 cpu=daemon.cpu_seconds,
             )
-    except BaseException:
+    except Exception:
         # What the daemon said is the first thing to read when a target fails.
-        state = (
-            "running"
-            if daemon.running()
-            else f"exited ({daemon.process and daemon.process.returncode})"
-        )
+        code = daemon.process.returncode if daemon.process else None
+        state = "running" if daemon.running() else f"exited ({code})"
         print(
             f"router-{agents} over {transport} failed; the daemon is {state}; its log ends:\n"
             f"{daemon.log_tail(40)}",
