@@ -13,8 +13,10 @@ happens in the stream tasks. Measured on the example config with N agents
 - tick: the wallboard's once-a-second figures (`wallboard_stats` + JSON),
   with its size.
 
-Run:  .venv/bin/python benchmarks/web_fanout.py [--agents 1000 10000]
-Prints figures, never asserts.
+Run:  .venv/bin/python benchmarks/web_fanout.py [--quick] [--json] [--agents 1000 10000]
+
+`--quick` measures 1,000 agents only. Prints figures (`--json` adds one JSON line), never
+asserts.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from router.config import load_config_and_plugins
 from router.engine import AgentStateChanged, AgentUpserted, ContactArrived, Effect
@@ -61,13 +65,17 @@ def _arrivals(core: RouterCore, count: int, start: int) -> list[Effect]:
     return effects
 
 
-def _per_call_us(samples: list[float]) -> str:
+def _figures(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    p99 = ordered[int(len(ordered) * 0.99)]
-    return f"median {statistics.median(ordered):.2f} µs, p99 {p99:.2f} µs"
+    return {"median": statistics.median(ordered), "p99": ordered[int(len(ordered) * 0.99)]}
 
 
-async def measure(agents: int) -> None:
+def _per_call_us(figures: dict[str, float]) -> str:
+    return f"median {figures['median']:.2f} µs, p99 {figures['p99']:.2f} µs"
+
+
+async def measure(agents: int) -> dict[str, Any]:
+    """Prints the figures for `agents` and returns them (µs; the tick in ms)."""
     core = _core(agents)
     hub = Hub(core)
     idle = _arrivals(core, 2000, 0)
@@ -96,20 +104,41 @@ async def measure(agents: int) -> None:
         started = time.perf_counter()
         size = len(encode(wallboard_stats(core.engine, time.time())))
         ticks.append((time.perf_counter() - started) * 1e3)
+    figures: dict[str, Any] = {
+        "agents": agents,
+        "effects": len(effects),
+        "listener_no_page_us": _figures(alone),
+        "listener_every_page_us": _figures(watched),
+        "agent_snapshot_us": _figures(snapshots),
+        "wallboard_tick_ms": statistics.median(ticks),
+        "wallboard_tick_bytes": size,
+        "queued_for_pages": hub.queued,
+    }
     print(f"{agents} agents, {len(effects)} effects of 2,000 arrivals:")
-    print(f"  listener, no page open:        {_per_call_us(alone)} per effect")
-    print(f"  listener, every agent's page:  {_per_call_us(watched)} per effect")
-    print(f"  agent snapshot (+ JSON):       {_per_call_us(snapshots)}")
-    print(f"  wallboard tick (+ JSON):       median {statistics.median(ticks):.2f} ms, {size} B")
+    alone_text = _per_call_us(figures["listener_no_page_us"])
+    print(f"  listener, no page open:        {alone_text} per effect")
+    print(
+        f"  listener, every agent's page:  {_per_call_us(figures['listener_every_page_us'])}"
+        " per effect"
+    )
+    print(f"  agent snapshot (+ JSON):       {_per_call_us(figures['agent_snapshot_us'])}")
+    print(
+        f"  wallboard tick (+ JSON):       median {figures['wallboard_tick_ms']:.2f} ms, {size} B"
+    )
     print(f"  queued for the pages:          {hub.queued} messages")
+    return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
-    args = parser.parse_args()
-    for agents in args.agents:
-        asyncio.run(measure(agents))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--agents", type=int, nargs="+", default=None)
+    parser.add_argument("--quick", action="store_true", help="1,000 agents only")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    args = parser.parse_args(argv)
+    agents = args.agents or ([1000] if args.quick else [1000, 10000])
+    results = [asyncio.run(measure(count)) for count in agents]
+    if args.json:
+        print(json.dumps({"benchmark": "web_fanout", "results": results}))
 
 
 if __name__ == "__main__":

@@ -1,23 +1,35 @@
-"""The end-to-end MQTT benchmark runs against a real broker and daemon and reports every target.
+"""The end-to-end benchmark runs against a real broker and daemon and reports every target.
 
 Only the shape is checked, never a timing (timings belong in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
+import orjson
 import pytest
+from bench_scripts import benchmark_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "e2e.py"
 
 
+@pytest.fixture(scope="module")
+def e2e() -> Iterator[ModuleType]:
+    with benchmark_script("e2e") as module:
+        yield module
+
+
 @pytest.mark.integration
-def test_the_e2e_benchmark_times_the_bare_relay_and_the_router() -> None:
-    small = ["--agents", "50", "--rate", "100", "--seconds", "1", "--peak", "200"]
+def test_the_e2e_benchmark_times_the_bare_relays_and_the_router_over_both_transports() -> None:
+    # 50 agents: one per queue, 3 slots each, so a peak of 100 (2 per queue) fits at once.
+    small = ["--agents", "50", "--rate", "100", "--seconds", "1", "--peak", "100"]
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--json", *small],
         capture_output=True,
@@ -27,13 +39,52 @@ def test_the_e2e_benchmark_times_the_bare_relay_and_the_router() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    figures = {f["target"]: f for f in report["figures"]}
-    assert set(figures) == {"bare", "router-50"}
+    figures = {(f["transport"], f["target"]): f for f in report["figures"]}
+    assert set(figures) == {(t, n) for t in ("mqtt", "http") for n in ("bare", "router-50")}
     for target in figures.values():
         assert target["contacts"] == 100
         assert 0 < target["p50_ms"] <= target["p99_ms"] <= target["max_ms"]
-        assert target["peak_per_s"] > 0
-    router = figures["router-50"]
-    assert router["cpu_ms_per_contact"] > 0
-    assert router["complete_failures"] == 0  # every offer was accepted and completed
+        assert target["routing_peak_per_s"] > 0
+        assert target["retries"] >= 0
+        assert target["resets"] >= 0
+    for transport in ("mqtt", "http"):
+        router = figures[transport, "router-50"]
+        assert router["cpu_ms_per_contact"] > 0
+        assert router["lifecycle_peak_per_s"] > 0
+        assert router["complete_failures"] == 0  # every offer was accepted and completed
+        assert figures[transport, "bare"]["lifecycle_peak_per_s"] is None
+        assert report["targets"][transport]["agents"] == 50
     assert "x bare" in done.stdout  # the readable table
+    assert "routing peak" in done.stdout
+
+
+def test_the_routing_peak_is_left_out_where_the_slots_cannot_take_the_burst(
+    e2e: ModuleType,
+) -> None:
+    assert e2e.routing_peak_fits(10_000, 5_000)  # 600 slots per queue for 100 contacts
+    assert not e2e.routing_peak_fits(100, 5_000)  # 6 slots per queue for 100 contacts
+    assert e2e.routing_peak_fits(50, 100)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_the_http_relay_publishes_a_stub_offer_before_its_202(e2e: ModuleType) -> None:
+    broker = e2e.Broker()
+    broker.start()
+    relay = None
+    try:
+        async with e2e.mqtt_client(broker, "test-offers") as listener:
+            await listener.subscribe(e2e.OFFERS, qos=1)
+            relay, base = await e2e.start_relay(broker, "http")
+            async with e2e.gateway("http", broker, base) as sender:
+                await sender.send(e2e.contact_body("t", 7))  # returns on the 202
+            async with asyncio.timeout(10):
+                message = await anext(aiter(listener.messages))
+        offer = orjson.loads(message.payload)
+        assert offer["contact"]["id"] == "t-000007"
+        assert message.topic.value.startswith("router/agents/a")
+        assert message.topic.value.endswith("/offers")
+    finally:
+        if relay is not None:
+            e2e.stop_relay(relay)
+        broker.close()
