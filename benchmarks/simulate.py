@@ -25,6 +25,7 @@ router figures are printed and Ciw is reported as skipped. Prints, never asserts
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import statistics
@@ -133,6 +134,9 @@ def measure(params: Params) -> dict[str, Any]:
                 rates, counts = [], []
                 for repeat in range(params.repeats):
                     seed = repeat + 1
+                    # The previous run's garbage (a whole engine, or Ciw's network) is
+                    # collected now, not charged to whichever run comes next.
+                    gc.collect()
                     if name == "router":
                         count, wall = router_run(Path(folder), servers, params.contacts, seed)
                     else:
