@@ -294,10 +294,7 @@ class Desks:
                 task.add_done_callback(self._answers.discard)
 
     async def _accept(self, agent: str, answer: bytes, contact_id: str) -> None:
-        # No time limit (aiomqtt's default is 10 s): behind a burst the router may take
-        # longer to get to the answer, and an accept given up on would hold its slot.
-        topic = f"router/agents/{agent}/answers"
-        await self.client.publish(topic, answer, qos=1, timeout=math.inf)
+        await self.client.publish(f"router/agents/{agent}/answers", answer, qos=1)
         self.completions.put_nowait(contact_id)  # acknowledged: applied and kept
 
     async def _complete(self) -> None:
