@@ -22,8 +22,8 @@ this process's clock. Measurements per target, in this order:
 
 - **fixed rate**: R contacts per second (300) for D seconds (30; `--quick` 5), each sent on its
   tick without waiting for the previous one's PUBACK or 202; p50, p99, max. The desks accept
-  each offer over MQTT and complete the contact over HTTP once the router has acknowledged the
-  accept (it acknowledges after applying it), so capacity frees up as in a centre.
+  each offer over MQTT and complete the contact over HTTP once its `assigned` event arrives on
+  `router/events`, so capacity frees up as in a centre.
 - **lifecycle peak** (router only): N contacts (5,000; `--quick` 2,000) sent by 64 concurrent
   senders as fast as they are taken, the desks accepting and completing as above; rate = N /
   (first send -> last offer received). Each contact is then 2 messages in and about 5 out for
@@ -99,6 +99,7 @@ DRAIN_S = 60.0
 MAX_RESETS = 1000
 OFFERS = "router/agents/+/offers"
 CONTACTS_IN = "router/contacts/in/chat"
+EVENTS = "router/events"
 TRANSPORTS = ("mqtt", "http")
 MODES: dict[str, dict[str, Any]] = {
     "full": {"agents": (100, 10_000), "seconds": 30.0, "peak": 5_000},
@@ -220,11 +221,8 @@ class Desks:
 
     Reading never waits for anything: an accept is published by a task of its own
     (awaiting its PUBACK in the reader would hold back the offers behind it, and
-    count the desks' delay as the router's), and that task queues the complete once
-    the accept's PUBACK is in: the router acknowledges an answer only after applying
-    it durably, so the contact is assigned by then. (The desks used to wait for the
-    `assigned` event on `router/events` instead: four events per contact read by this
-    process, which shares the machine with the daemon, for what the PUBACK says.)
+    count the desks' delay as the router's), and a contact is completed once its
+    `assigned` event arrives on `router/events`, so no complete is sent too early.
     `stop_answering` turns them into what they are for the bare relay: a stopwatch.
     """
 
@@ -247,6 +245,8 @@ class Desks:
     async def __aenter__(self) -> Desks:
         await self.client.__aenter__()
         await self.client.subscribe(OFFERS, qos=1)
+        if self.answering:
+            await self.client.subscribe(EVENTS, qos=1)
         self.tasks.append(asyncio.create_task(self._read(), name="desks-read"))
         if self.answering:
             self.tasks += [
@@ -270,6 +270,8 @@ class Desks:
         while self.open_contacts() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self.answering = False
+        # The router still publishes its events; nobody here reads them any more.
+        await self.client.unsubscribe(EVENTS)
         return self.open_contacts()
 
     def open_contacts(self) -> int:
@@ -279,6 +281,10 @@ class Desks:
         async for message in self.client.messages:
             now = time.perf_counter_ns()
             body = orjson.loads(message.payload)
+            if message.topic.value == EVENTS:
+                if body.get("type") == "assigned" and body.get("contact_id") in self.offered_at:
+                    self.completions.put_nowait(body["contact_id"])
+                continue
             contact = body.get("contact")
             if not contact:
                 continue  # a withdrawn offer
@@ -289,13 +295,11 @@ class Desks:
             if self.answering:
                 agent = message.topic.value.split("/")[2]
                 answer = orjson.dumps({"offer_id": body["offer_id"], "accept": True})
-                task = asyncio.create_task(self._accept(agent, answer, contact_id))
+                task = asyncio.create_task(
+                    self.client.publish(f"router/agents/{agent}/answers", answer, qos=1)
+                )
                 self._answers.add(task)
                 task.add_done_callback(self._answers.discard)
-
-    async def _accept(self, agent: str, answer: bytes, contact_id: str) -> None:
-        await self.client.publish(f"router/agents/{agent}/answers", answer, qos=1)
-        self.completions.put_nowait(contact_id)  # acknowledged: applied and kept
 
     async def _complete(self) -> None:
         assert self.base is not None
