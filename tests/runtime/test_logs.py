@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from router.model import RouterEvent
 from router.runtime.logs import JsonFormatter, MaskingFilter, mask, mask_value, setup_logging
 
 # ------------------------------------------------------------------ mask()
@@ -150,6 +151,18 @@ def test_mask_value_walks_containers_and_dataclasses() -> None:
         "j***@example.com": ["+*********67", ["x***@y.org"], {"n": 1.5, "ok": True, "none": None}],
         "when": "2024-11-22T10:00:00+00:00",
         "raw": "b***@example.com",
+    }
+
+
+def test_mask_value_shows_a_named_tuple_by_its_fields() -> None:
+    event = RouterEvent(type="queued", at=1.0, contact_id="c-1", details={"to": "jane@example.com"})
+    assert mask_value(event) == {
+        "type": "queued",
+        "at": 1.0,
+        "contact_id": "c-1",
+        "agent_id": None,
+        "queue": None,
+        "details": {"to": "j***@example.com"},
     }
 
 
