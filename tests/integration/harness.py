@@ -172,8 +172,14 @@ class RouterProcess:
 
 
 def _ready(health: Mapping[str, Any]) -> bool:
+    # The engine too: MQTT may connect before the restore is done (the daemon answers
+    # /healthz from the start, with the engine "starting").
     parts = health.get("parts", {})
-    return bool(parts.get("mqtt") == "ok" and parts.get("store", "ok") == "ok")
+    return bool(
+        parts.get("mqtt") == "ok"
+        and parts.get("store", "ok") == "ok"
+        and parts.get("engine", "ok") == "ok"
+    )
 
 
 # ------------------------------------------------------------------ HTTP

@@ -114,7 +114,9 @@ async def wait_ready(http: aiohttp.ClientSession, daemon: Daemon) -> dict[str, A
         assert daemon.process.poll() is None, daemon.log_text()
         try:
             status, health = await call(http, daemon, "GET", "/healthz", token=None)
-            if status == 200 and health["parts"].get("mqtt") == "ok":
+            parts = health["parts"] if status == 200 else {}
+            # the engine too: MQTT may connect before the restore from the store is done
+            if parts.get("mqtt") == "ok" and parts.get("engine") == "ok":
                 return dict(health)
         except aiohttp.ClientConnectionError:
             pass
