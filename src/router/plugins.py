@@ -93,6 +93,8 @@ class _DirectHook:
         #: (function, picks its arguments out of the keyword arguments), in calling order
         self._calls: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], tuple[Any, ...]]]]
         self._calls = [(impl.function, _picker(impl.argnames)) for impl in reversed(impls)]
+        #: some plugin implements the hook (an attribute, not `__bool__`: read per event)
+        self.implemented = bool(impls)
 
     def all(self, **kwargs: Any) -> list[Any]:
         """Every implementation's answer that is not None (a non-first-result hook)."""
@@ -139,7 +141,6 @@ class RouterPlugins:
         self._select_agent = _DirectHook(hook.router_select_agent)
         # Every state change goes through `event`; nothing is called when nobody listens.
         self._event = _DirectHook(hook.router_event)
-        self._has_listeners = bool(hook.router_event.get_hookimpls())
 
     # -- introspection -------------------------------------------------
     def describe(self) -> list[PluginInfo]:
@@ -211,7 +212,7 @@ class RouterPlugins:
         return result
 
     def event(self, event: RouterEvent) -> None:
-        if self._has_listeners:
+        if self._event.implemented:
             self._event.all(event=event)
 
 
