@@ -49,6 +49,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from router.compiled import is_compiled
 from router.engine import (
     AgentStateChanged,
     AgentUpserted,
@@ -486,6 +487,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
+        # the engine's hot modules compiled by mypyc (setup.py), or plain Python
+        "compiled": is_compiled(),
     }
 
 

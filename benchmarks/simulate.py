@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from router.compiled import is_compiled
 from router.config import load_config_and_plugins
 from router.sim.run import Simulation
 from router.sim.workload import load_workload
@@ -157,7 +158,11 @@ def measure(params: Params) -> dict[str, Any]:
         "benchmark": "simulate",
         "params": asdict(params),
         "model": {"mean_handle_seconds": MEAN_HANDLE, "utilization": UTILIZATION},
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "compiled": is_compiled(),
+        },
         "ciw_skipped": skipped,
         "results": results,
     }

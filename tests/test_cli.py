@@ -12,6 +12,7 @@ import pytest
 
 import router
 from router.cli import main
+from router.compiled import is_compiled
 from router.plugins import BUILTIN_PLUGINS, builtin_name
 
 ROOT = Path(__file__).parent.parent
@@ -40,7 +41,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "version") == (0, f"router {router.__version__}\n")
+    build = "compiled" if is_compiled() else "plain Python"
+    assert run(capsys, "version") == (0, f"router {router.__version__} ({build})\n")
 
 
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,7 +180,8 @@ def test_installed_script(tmp_path: Path) -> None:
     version = subprocess.run(
         [str(script), "version"], capture_output=True, text=True, check=False, env=env
     )
-    assert (version.returncode, version.stdout) == (0, f"router {router.__version__}\n")
+    build = "compiled" if is_compiled() else "plain Python"
+    assert (version.returncode, version.stdout) == (0, f"router {router.__version__} ({build})\n")
     checked = subprocess.run(
         [str(script), "check-config", "config/router.toml"],
         capture_output=True,

@@ -4,6 +4,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from router.compiled import check_fresh
+
+check_fresh()
+
 #: Decorator for plugin hook implementations: `@router.hookimpl`.
 hookimpl = pluggy.HookimplMarker("router")
 

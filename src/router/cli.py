@@ -247,7 +247,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 # -- version -----------------------------------------------------------------
 def _version(args: argparse.Namespace) -> int:
-    print(f"router {router.__version__}")
+    from router.compiled import is_compiled
+
+    build = "compiled" if is_compiled() else "plain Python"
+    print(f"router {router.__version__} ({build})")
     return EXIT_OK
 
 

@@ -693,9 +693,7 @@ class Engine:
         What a restore does for every contact it loads, and what compacting does again.
         """
         self.remember_customer(record)
-        answered_by = next(
-            (e.agent_id for e in reversed(record.events) if e.type == "assigned"), None
-        )
+        answered_by = record.answered_by()
         if answered_by is not None:
             if record.customer is not None:
                 self.customers.set_last_agent(record.customer, record.seq, answered_by)

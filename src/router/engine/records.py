@@ -71,6 +71,13 @@ class ContactRecord:
         """The agent rejected or missed this contact and its reoffer delay still runs."""
         return bool(self.declined_by) and self.declined_by.get(agent_id, -1.0) > now
 
+    def answered_by(self) -> str | None:
+        """The agent that last took the contact (even if it was transferred on since)."""
+        for event in self.events[::-1]:
+            if event.type == "assigned":
+                return event.agent_id
+        return None
+
     def queues(self) -> tuple[str, ...]:
         """The queues whose agents may take the contact now."""
         if self.queue is None:

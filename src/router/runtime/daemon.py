@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from router.compiled import is_compiled
 from router.config import ConfigError, RouterConfig
 from router.plugins import RouterPlugins
 from router.runtime.api import reload_config
@@ -135,6 +136,7 @@ async def _run_parts(
                 "smtp": f"{config.smtp.host}:{config.smtp.port}",
                 "mqtt": "on" if bridge else "off",
                 "queues": [q.name for q in config.queues],
+                "engine": "compiled" if is_compiled() else "plain Python",
             },
         )
         if ready is not None:
