@@ -17,6 +17,7 @@ import importlib.machinery
 from pathlib import Path
 
 COMPILED: tuple[str, ...] = (
+    "router.value",
     "router.model",
     "router.plugin_api",
     "router.plugins",

@@ -1,10 +1,10 @@
 """Value objects shared by the engine, the plugins, the runtime and the simulator.
 
-Everything here is immutable: frozen dataclasses, and NamedTuples for what the
-engine makes several of per contact (offers, events): a NamedTuple costs a third
-of a frozen dataclass to build (`object.__setattr__` per field), which was a
-tenth of the simulator's time. The engine keeps its own mutable records (see
-`router.engine.records`) and hands plugins read-only views of them.
+Everything here is immutable: frozen dataclasses, and `Value` classes with
+`Final` fields for what the engine makes several of per contact (offers,
+events), which build ten times faster compiled (see `router.value`). The
+engine keeps its own mutable records (see `router.engine.records`) and hands
+plugins read-only views of them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Final
+
+from router.value import Value
 
 PROFICIENCY_MIN = 1
 PROFICIENCY_MAX = 10
@@ -247,13 +249,24 @@ class EngineConfig:
         return None
 
 
-class Offer(NamedTuple):
-    id: str
-    contact_id: str
-    agent_id: str
-    queue: str
-    created_at: float
-    expires_at: float
+class Offer(Value):
+    __match_args__ = ("id", "contact_id", "agent_id", "queue", "created_at", "expires_at")
+
+    def __init__(  # noqa: PLR0917 - positional, as when it was a NamedTuple
+        self,
+        id: str,
+        contact_id: str,
+        agent_id: str,
+        queue: str,
+        created_at: float,
+        expires_at: float,
+    ) -> None:
+        self.id: Final = id
+        self.contact_id: Final = contact_id
+        self.agent_id: Final = agent_id
+        self.queue: Final = queue
+        self.created_at: Final = created_at
+        self.expires_at: Final = expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,15 +295,28 @@ class HistoryEntry:
         }
 
 
-class RouterEvent(NamedTuple):
-    """A state change, published on `router/events` (CONTRACT 5) and kept on the contact."""
+class RouterEvent(Value):
+    """A state change, published on `router/events` (CONTRACT 5) and kept on the contact.
 
-    type: str
-    at: float
-    contact_id: str | None = None
-    agent_id: str | None = None
-    queue: str | None = None
-    details: Mapping[str, Any] = EMPTY_MAPPING
+    Also one of the engine's effects: the host publishes it."""
+
+    __match_args__ = ("type", "at", "contact_id", "agent_id", "queue", "details")
+
+    def __init__(  # noqa: PLR0917 - positional, as when it was a NamedTuple
+        self,
+        type: str,
+        at: float,
+        contact_id: str | None = None,
+        agent_id: str | None = None,
+        queue: str | None = None,
+        details: Mapping[str, Any] = EMPTY_MAPPING,
+    ) -> None:
+        self.type: Final = type
+        self.at: Final = at
+        self.contact_id: Final = contact_id
+        self.agent_id: Final = agent_id
+        self.queue: Final = queue
+        self.details: Final = details
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, Protocol
 
 from router.model import AgentProfile, AgentState, Contact, HistoryEntry
+from router.value import Value
 
 
 @dataclass(slots=True)
@@ -73,13 +74,27 @@ class ContactView(Protocol):
         ...
 
 
-class RoutingContext(NamedTuple):
+class RoutingContext(Value):
     """What the engine knows around one decision."""
 
-    now: float
-    customer_history: Sequence[HistoryEntry]
-    last_agent_for_customer: str | None
-    last_agent_for_thread: str | None
+    __match_args__ = (
+        "now",
+        "customer_history",
+        "last_agent_for_customer",
+        "last_agent_for_thread",
+    )
+
+    def __init__(
+        self,
+        now: float,
+        customer_history: Sequence[HistoryEntry],
+        last_agent_for_customer: str | None,
+        last_agent_for_thread: str | None,
+    ) -> None:
+        self.now: Final = now
+        self.customer_history: Final = customer_history
+        self.last_agent_for_customer: Final = last_agent_for_customer
+        self.last_agent_for_thread: Final = last_agent_for_thread
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from router.engine import (
     Engine,
     EngineError,
     Event,
-    Publish,
     SendOffer,
     Tick,
 )
@@ -122,8 +121,8 @@ class RouterHarness:
 
     def events(self, kind: str | None = None) -> Iterator[RouterEvent]:
         for effect in self.effects:
-            if isinstance(effect, Publish) and (kind is None or effect.event.type == kind):
-                yield effect.event
+            if isinstance(effect, RouterEvent) and (kind is None or effect.type == kind):
+                yield effect
 
 
 @pytest.fixture

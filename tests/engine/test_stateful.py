@@ -74,7 +74,6 @@ from router.engine import (
     EngineError,
     Event,
     OfferAnswered,
-    Publish,
     RevokeOffer,
     SendOffer,
     Tick,
@@ -694,7 +693,7 @@ class RouterMachine(RuleBasedStateMachine):
             assert record is conversation, f"{contact_id} did not join its open thread"
             assert contact_id not in self.engine.contacts, "a follow-up became a contact"
             kinds = [
-                e.event.type for e in self.h.effects[self.step_start :] if isinstance(e, Publish)
+                e.type for e in self.h.effects[self.step_start :] if isinstance(e, RouterEvent)
             ]
             assert "message" in kinds, kinds
             return

@@ -1,7 +1,7 @@
 """The pure routing engine: events in, effects out, at an explicit `now`."""
 
 from router.engine.core import Engine
-from router.engine.effects import Effect, EngineError, Publish, RevokeOffer, SendOffer
+from router.engine.effects import Effect, EngineError, RevokeOffer, SendOffer
 from router.engine.events import (
     AgentStateChanged,
     AgentUpserted,
@@ -30,7 +30,6 @@ __all__ = [
     "Event",
     "OfferAnswered",
     "PluginContractError",
-    "Publish",
     "RevokeOffer",
     "SendOffer",
     "Tick",

@@ -21,7 +21,7 @@ from typing import Any
 from router.engine.available import AvailableAgents
 from router.engine.changes import Changes
 from router.engine.customers import CustomerDirectory
-from router.engine.effects import Effect, EngineError, Publish, RevokeOffer, SendOffer
+from router.engine.effects import Effect, EngineError, RevokeOffer, SendOffer
 from router.engine.events import (
     AgentStateChanged,
     AgentUpserted,
@@ -765,5 +765,5 @@ class Engine:
         )
 
     def _emit(self, event: RouterEvent) -> None:
-        self._effects.append(Publish(event))
+        self._effects.append(event)
         self.plugins.event(event)

@@ -1,37 +1,42 @@
 """What the engine asks its host to do. The daemon sends them over MQTT and
 WebSocket; the simulator feeds them to simulated agents.
 
-NamedTuples, immutable and cheap to build: the engine makes several per contact."""
+Immutable `Value`s, cheap to build: the engine makes several per contact. The
+third kind is a `RouterEvent` itself: publish it on `router/events` and to
+every listener."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final
 
 from router.model import Contact, HistoryEntry, Offer, RouterEvent
+from router.value import Value
 
 
-class SendOffer(NamedTuple):
+class SendOffer(Value):
     """Offer a contact to an agent (CONTRACT 5 `router/agents/{id}/offers`)."""
 
-    offer: Offer
-    contact: Contact
-    customer_history: tuple[HistoryEntry, ...]
+    __match_args__ = ("offer", "contact", "customer_history")
+
+    def __init__(
+        self, offer: Offer, contact: Contact, customer_history: tuple[HistoryEntry, ...]
+    ) -> None:
+        self.offer: Final = offer
+        self.contact: Final = contact
+        self.customer_history: Final = customer_history
 
 
-class RevokeOffer(NamedTuple):
+class RevokeOffer(Value):
     """An open offer is gone (the customer left, or the contact was transferred)."""
 
-    offer: Offer
-    reason: str
+    __match_args__ = ("offer", "reason")
+
+    def __init__(self, offer: Offer, reason: str) -> None:
+        self.offer: Final = offer
+        self.reason: Final = reason
 
 
-class Publish(NamedTuple):
-    """A state change for `router/events` and every listener."""
-
-    event: RouterEvent
-
-
-Effect = SendOffer | RevokeOffer | Publish
+Effect = SendOffer | RevokeOffer | RouterEvent
 
 
 class EngineError(Exception):

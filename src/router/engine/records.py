@@ -20,52 +20,111 @@ from router.model import (
 from router.plugin_api import OutcomeStats
 
 
-@dataclass(slots=True, eq=False)
 class ContactRecord:
-    contact: Contact
-    seq: int
-    arrived_at: float
-    state: ContactState = ContactState.QUEUED
-    queue: str | None = None
-    #: when the contact entered its current queue: escalation and service level count from it
-    entered_queue_at: float = 0.0
-    #: base + queue + plugin terms + escalation boosts; aging is added at comparison time
-    priority: float = 0.0
-    min_level: int = 1
-    #: queues an escalation step added, beside `queue`
-    extra_queues: tuple[str, ...] = ()
-    escalations: list[EscalationStep] = field(default_factory=list)
-    #: bumped whenever the contact leaves or re-enters the waiting structures:
-    #: entries carrying an older version are stale
-    version: int = 0
-    #: bumped on every (re)queueing into a queue: older waiting-clock entries are void
-    generation: int = 0
-    #: bumped whenever the escalation steps are armed again (new queue, reload):
-    #: timers carrying an older epoch are void
-    escalation_epoch: int = 0
-    offer: Offer | None = None
-    agent_id: str | None = None
-    #: a transfer to one agent: only that agent may take the contact
-    target_agent: str | None = None
-    #: agents that rejected or missed this contact, and until when they are skipped
-    declined_by: dict[str, float] = field(default_factory=dict)
-    answered_at: float | None = None
-    #: when the contact's wrap-up ends (state WRAPUP only)
-    wrapup_until: float | None = None
-    outcome: str | None = None
-    csat: int | None = None
-    reason: str | None = None
-    #: the customer's key in the engine's `CustomerDirectory` (None: anonymous)
-    customer: str | None = None
-    events: list[RouterEvent] = field(default_factory=list)
-    # ContactView. Copied from `contact` (which never changes) rather than properties:
-    # the engine reads them dozens of times per contact.
-    id: str = field(init=False)
-    channel: str = field(init=False)
+    """A contact as the engine tracks it. A plain class with its own `__init__` (not a
+    dataclass, whose generated one runs as plain Python even compiled): one per contact."""
 
-    def __post_init__(self) -> None:
-        self.id = self.contact.id
-        self.channel = self.contact.channel
+    __slots__ = (
+        "agent_id",
+        "answered_at",
+        "arrived_at",
+        "channel",
+        "contact",
+        "csat",
+        "customer",
+        "declined_by",
+        "entered_queue_at",
+        "escalation_epoch",
+        "escalations",
+        "events",
+        "extra_queues",
+        "generation",
+        "id",
+        "min_level",
+        "offer",
+        "outcome",
+        "priority",
+        "queue",
+        "reason",
+        "seq",
+        "state",
+        "target_agent",
+        "version",
+        "wrapup_until",
+    )
+
+    def __init__(  # noqa: PLR0917 - positional, as the store's codec passes them
+        self,
+        contact: Contact,
+        seq: int,
+        arrived_at: float,
+        state: ContactState = ContactState.QUEUED,
+        queue: str | None = None,
+        entered_queue_at: float = 0.0,
+        priority: float = 0.0,
+        min_level: int = 1,
+        extra_queues: tuple[str, ...] = (),
+        escalations: list[EscalationStep] | None = None,
+        *,
+        version: int = 0,
+        generation: int = 0,
+        escalation_epoch: int = 0,
+        offer: Offer | None = None,
+        agent_id: str | None = None,
+        target_agent: str | None = None,
+        declined_by: dict[str, float] | None = None,
+        answered_at: float | None = None,
+        wrapup_until: float | None = None,
+        outcome: str | None = None,
+        csat: int | None = None,
+        reason: str | None = None,
+        customer: str | None = None,
+        events: list[RouterEvent] | None = None,
+    ) -> None:
+        self.contact = contact
+        self.seq = seq
+        self.arrived_at = arrived_at
+        self.state = state
+        self.queue = queue
+        #: when the contact entered its current queue: escalation and service level count
+        #: from it
+        self.entered_queue_at = entered_queue_at
+        #: base + queue + plugin terms + escalation boosts; aging is added at comparison time
+        self.priority = priority
+        self.min_level = min_level
+        #: queues an escalation step added, beside `queue`
+        self.extra_queues = extra_queues
+        self.escalations: list[EscalationStep] = [] if escalations is None else escalations
+        #: bumped whenever the contact leaves or re-enters the waiting structures:
+        #: entries carrying an older version are stale
+        self.version = version
+        #: bumped on every (re)queueing into a queue: older waiting-clock entries are void
+        self.generation = generation
+        #: bumped whenever the escalation steps are armed again (new queue, reload):
+        #: timers carrying an older epoch are void
+        self.escalation_epoch = escalation_epoch
+        self.offer = offer
+        self.agent_id = agent_id
+        #: a transfer to one agent: only that agent may take the contact
+        self.target_agent = target_agent
+        #: agents that rejected or missed this contact, and until when they are skipped
+        self.declined_by: dict[str, float] = {} if declined_by is None else declined_by
+        self.answered_at = answered_at
+        #: when the contact's wrap-up ends (state WRAPUP only)
+        self.wrapup_until = wrapup_until
+        self.outcome = outcome
+        self.csat = csat
+        self.reason = reason
+        #: the customer's key in the engine's `CustomerDirectory` (None: anonymous)
+        self.customer = customer
+        self.events: list[RouterEvent] = [] if events is None else events
+        # ContactView. Copied from `contact` (which never changes) rather than properties:
+        # the engine reads them dozens of times per contact.
+        self.id = contact.id
+        self.channel = contact.channel
+
+    def __repr__(self) -> str:
+        return f"ContactRecord(id={self.id!r}, state={self.state!r}, queue={self.queue!r})"
 
     def declined(self, agent_id: str, now: float) -> bool:
         """The agent rejected or missed this contact and its reoffer delay still runs."""

@@ -129,7 +129,7 @@ def mask_value(value: Any) -> Any:
             mask(key) if isinstance(key, str) else mask_value(key): mask_value(item)
             for key, item in value.items()
         }
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple: an offer, an event
+    if hasattr(value, "_asdict") and not isinstance(value, type):  # a Value or NamedTuple
         return {key: mask_value(item) for key, item in value._asdict().items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [mask_value(item) for item in value]

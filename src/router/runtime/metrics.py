@@ -28,7 +28,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from router.engine import Effect, Publish, RevokeOffer, SendOffer
+from router.engine import Effect, RevokeOffer, SendOffer
 from router.model import AgentState, ContactState, RouterEvent
 from router.runtime.core import RouterCore
 
@@ -169,8 +169,8 @@ class RouterMetrics:
                 self._counter(self.offers, "sent").inc()
             case RevokeOffer():
                 self._counter(self.offers, "revoked").inc()
-            case Publish(event):
-                self._on_event(event)
+            case RouterEvent():
+                self._on_event(effect)
 
     def _on_event(self, event: RouterEvent) -> None:
         kind = event.type

@@ -528,7 +528,7 @@ class MqttBridge:
             }
             self._enqueue(topic, body)
         else:
-            self._enqueue(f"{self.prefix}/events", effect.event.to_json())
+            self._enqueue(f"{self.prefix}/events", effect.to_json())
 
     def _enqueue(self, topic: str, body: Mapping[str, Any]) -> None:
         self._seq += 1

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from router.engine import Effect, Publish, RevokeOffer, SendOffer
+from router.engine import Effect, RevokeOffer, SendOffer
 from router.runtime.core import RouterCore
 from router.runtime.views import offer_message
 from router.web.history import History
@@ -149,8 +149,8 @@ class Hub:
                 }
                 self._send(agent_id, revoked)
                 self._touch(agent_id)
-        elif isinstance(effect, Publish):
-            event = effect.event
+        else:
+            event = effect
             if event.agent_id is not None and event.agent_id in self._agents:
                 self._touch(event.agent_id)
             watcher = self._watched.get(event.contact_id or "")
