@@ -22,14 +22,19 @@ MODULES: tuple[str, ...] = _compiled["COMPILED"]
 GROUP: str = _compiled["GROUP"]
 
 
+def root(module: str) -> str:
+    """The folder a module's top package lives in (pyproject's package finder)."""
+    return "src" if module.split(".", maxsplit=1)[0] == "router" else "plugins"
+
+
 def sources() -> list[str]:
-    return [str(Path("src", *name.split(".")).with_suffix(".py")) for name in MODULES]
+    return [str(Path(root(name), *name.split(".")).with_suffix(".py")) for name in MODULES]
 
 
 def remove_in_place_builds() -> None:
     """A pure install must not leave an earlier editable build beside the sources."""
     for name in (*MODULES, f"{GROUP}__mypyc"):
-        folder = HERE / "src" / Path(*name.split(".")).parent
+        folder = HERE / root(name) / Path(*name.split(".")).parent
         for built in folder.glob(name.rsplit(".", 1)[-1] + ".*.so"):
             built.unlink()
 

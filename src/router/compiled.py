@@ -1,8 +1,8 @@
 """Which modules the build compiles with mypyc, and a guard against a stale build.
 
-The engine, the model, the plugin facade and the simulator's loop run once or
-more per contact; compiled to C by mypyc (from the same typed source), they
-take about a third of the time. `setup.py` reads `COMPILED` from this file;
+The engine, the model, the plugin facade, the built-in routing plugins and the
+simulator's loop run once or more per contact; compiled to C by mypyc (from the
+same typed source), they take about a third of the time. `setup.py` reads `COMPILED` from this file;
 `ROUTER_PURE_PYTHON=1` at install time builds nothing and everything runs as
 plain Python, with the same behaviour.
 
@@ -39,6 +39,21 @@ COMPILED: tuple[str, ...] = (
     "router.sim.distributions",
     "router.sim.run",
     "router.sim.tally",
+    # the built-in plugins the engine calls for every decision (`router.hookimpl` marks
+    # compiled functions too); the channel plugins parse one message each and stay plain
+    "router_plugins._options",
+    "router_plugins.priority.channel_urgency",
+    "router_plugins.priority.complaint",
+    "router_plugins.priority.vip",
+    "router_plugins.queues.queue_match",
+    "router_plugins.scoring.idle",
+    "router_plugins.scoring.language",
+    "router_plugins.scoring.occupancy",
+    "router_plugins.scoring.outcomes",
+    "router_plugins.scoring.skills",
+    "router_plugins.scoring.sticky",
+    "router_plugins.strategies.best_score",
+    "router_plugins.strategies.round_robin",
 )
 #: the shared library mypyc puts the compiled code in (`router/compiled__mypyc.*.so`)
 GROUP = "router.compiled"
@@ -46,9 +61,16 @@ GROUP = "router.compiled"
 _PACKAGE = Path(__file__).resolve().parent
 
 
+def _in_source_tree(package: Path) -> bool:
+    return package.parent.name == "src" and (package.parents[1] / "pyproject.toml").exists()
+
+
 def built_files(module: str, package: Path = _PACKAGE) -> tuple[Path, list[Path]]:
     """A compiled module's source file and the extension files built from it, if any."""
-    base = package.parent.joinpath(*module.split("."))
+    root = package.parent  # installed, `router` and `router_plugins` sit side by side
+    if not module.startswith("router.") and _in_source_tree(package):
+        root = package.parents[1] / "plugins"
+    base = root.joinpath(*module.split("."))
     return base.with_suffix(".py"), [
         built
         for suffix in importlib.machinery.EXTENSION_SUFFIXES
@@ -63,7 +85,7 @@ def is_compiled() -> bool:
 
 def check_fresh(package: Path = _PACKAGE) -> None:
     """Refuse to import a source tree whose compiled modules are older than their sources."""
-    if not (package.parent.name == "src" and (package.parents[1] / "pyproject.toml").exists()):
+    if not _in_source_tree(package):
         return  # an installed wheel: its files' times say nothing about which came first
     for module in COMPILED:
         source, built = built_files(module, package)
