@@ -95,26 +95,57 @@ class Customer:
         return tuple(found)
 
 
+#: the customer of a contact that names none (immutable, so one serves them all)
+_ANONYMOUS = Customer()
+
+
 def normalize_phone(phone: str) -> str:
     """Digits only, with the leading + kept: the form phone numbers are compared in."""
     digits = "".join(char for char in phone if char.isdigit())
     return ("+" + digits if phone.strip().startswith("+") else digits) if digits else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """The normalized contact of CONTRACT section 4; every channel plugin produces one."""
+class Contact(Value):
+    """The normalized contact of CONTRACT section 4; every channel plugin produces one.
 
-    id: str
-    channel: str
-    customer: Customer = field(default_factory=Customer)
-    subject: str = ""
-    body: str = ""
-    queue: str | None = None
-    skills: tuple[str, ...] = ()
-    priority: int = 0
-    thread_id: str | None = None
-    attributes: Mapping[str, Any] = field(default_factory=_empty_mapping)
+    A `Value` (not a frozen dataclass): the simulator builds one per arrival."""
+
+    __match_args__ = (
+        "id",
+        "channel",
+        "customer",
+        "subject",
+        "body",
+        "queue",
+        "skills",
+        "priority",
+        "thread_id",
+        "attributes",
+    )
+
+    def __init__(  # noqa: PLR0917 - positional, as when it was a dataclass
+        self,
+        id: str,
+        channel: str,
+        customer: Customer | None = None,
+        subject: str = "",
+        body: str = "",
+        queue: str | None = None,
+        skills: tuple[str, ...] = (),
+        priority: int = 0,
+        thread_id: str | None = None,
+        attributes: Mapping[str, Any] = EMPTY_MAPPING,
+    ) -> None:
+        self.id: Final = id
+        self.channel: Final = channel
+        self.customer: Final = _ANONYMOUS if customer is None else customer
+        self.subject: Final = subject
+        self.body: Final = body
+        self.queue: Final = queue
+        self.skills: Final = skills
+        self.priority: Final = priority
+        self.thread_id: Final = thread_id
+        self.attributes: Final = attributes
 
     def to_json(self) -> dict[str, Any]:
         customer = {k: v for k, v in _customer_items(self.customer) if v is not None}
@@ -153,6 +184,11 @@ class AgentProfile:
     skills: Mapping[str, int] = field(default_factory=_empty_mapping)
     languages: frozenset[str] = frozenset()
     capacity: Mapping[str, int] = field(default_factory=_empty_mapping)
+    #: the sum of `capacity` over every channel (scoring reads it for every candidate)
+    total_capacity: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total_capacity", sum(self.capacity.values()))
 
     def level_for(self, skills: tuple[str, ...]) -> int | None:
         """The agent's proficiency for a set of skills: the lowest of them; None if one is missing.

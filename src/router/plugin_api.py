@@ -46,6 +46,11 @@ class AgentView(Protocol):
         ...
 
     @property
+    def total_load(self) -> int:
+        """The sum of `load`, over every channel."""
+        ...
+
+    @property
     def idle_since(self) -> float:
         """When the agent last became available, got a contact or finished one."""
         ...

@@ -21,6 +21,10 @@ class FakeAgent:
     idle_since: float = 0.0
     outcomes: Mapping[str, OutcomeStats] = field(default_factory=dict)
 
+    @property
+    def total_load(self) -> int:
+        return sum(self.load.values())
+
 
 @dataclass(frozen=True, slots=True)
 class FakeContactView:

@@ -26,8 +26,8 @@ def router_score_agents(candidates: Sequence[AgentView]) -> Mapping[str, Sequenc
         return None
     scores: list[float] = []
     for agent in candidates:
-        capacity = sum(agent.profile.capacity.values())
-        load = sum(agent.load.values())
+        capacity = agent.profile.total_capacity
+        load = agent.total_load
         if capacity <= 0:
             scores.append(1.0)
         elif load >= capacity:

@@ -43,7 +43,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -381,7 +381,7 @@ class MqttBridge:
         one byte for byte under a reused packet id: it gets an id of its own.
         """
         if self.core.knows_contact(contact.id):
-            return replace(contact, id=new_contact_id())
+            return contact._replace(id=new_contact_id())
         return contact
 
     def _read(self, topic: str, payload: bytes, *, retained: bool, delivery: str) -> _Work:
