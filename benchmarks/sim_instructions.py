@@ -10,6 +10,10 @@ twice, with few and with more contacts, and prints
 
 which leaves start-up (imports, config) out. Deterministic for a revision: use it to
 compare revisions (A/B: `PYTHONPATH=OLD/src:OLD/plugins`), and `simulate.py` for speed.
+With Ciw installed it counts Ciw the same way on the same model (per customer served),
+so the two compare by instructions too. A compiled instruction is not an interpreted
+one (the router's compiled code runs more of them per microsecond), so the ratio of
+counts is not the ratio of speeds: `simulate.py` measures that.
 
 Run:  .venv/bin/python benchmarks/sim_instructions.py [--agents 10,63] [--json]
       (needs valgrind; about 90 s per agent count)
@@ -50,7 +54,11 @@ def simulate_once(servers: int, contacts: int) -> int:
         return simulation.run().arrived
 
 
-def counted(servers: int, contacts: int) -> tuple[int, int]:
+def ciw_once(servers: int, contacts: int) -> int:
+    return simulate.ciw_run(servers, contacts, seed=1)[0]
+
+
+def counted(servers: int, contacts: int, kind: str = "router") -> tuple[int, int]:
     """(contacts simulated, instructions executed) of one run under callgrind."""
     done = subprocess.run(
         [
@@ -60,6 +68,7 @@ def counted(servers: int, contacts: int) -> tuple[int, int]:
             sys.executable,
             __file__,
             "--once",
+            kind,
             str(servers),
             str(contacts),
         ],
@@ -77,20 +86,29 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", default="10,63", help="agent counts (default 10,63)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
-    parser.add_argument("--once", nargs=2, type=int, help=argparse.SUPPRESS)  # under valgrind
+    parser.add_argument("--once", nargs=3, help=argparse.SUPPRESS)  # under valgrind
     args = parser.parse_args(argv)
     if args.once:
-        print(simulate_once(*args.once))
+        kind, servers, contacts = args.once
+        once = simulate_once if kind == "router" else ciw_once
+        print(once(int(servers), int(contacts)))
         return
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install -y valgrind): nothing measured")
         return
+    why_not = simulate.ciw_available()
+    kinds = ["router"] if why_not else ["router", "ciw"]
+    if why_not:
+        print(f"ciw: skipped ({why_not})")
     figures = []
     for servers in (int(a) for a in args.agents.split(",")):
-        short, long = counted(servers, SHORT), counted(servers, LONG)
-        per_contact = (long[1] - short[1]) / (long[0] - short[0])
-        figures.append({"agents": servers, "instructions_per_contact": round(per_contact)})
-        print(f"M/M/{servers}: {per_contact / 1e3:,.0f}k instructions per simulated contact")
+        for kind in kinds:
+            short, long = counted(servers, SHORT, kind), counted(servers, LONG, kind)
+            per_contact = (long[1] - short[1]) / (long[0] - short[0])
+            figures.append(
+                {"agents": servers, "kind": kind, "instructions_per_contact": round(per_contact)}
+            )
+            print(f"M/M/{servers} {kind}: {per_contact / 1e3:,.0f}k instructions per contact")
     if args.json:
         print(json.dumps({"benchmark": "sim_instructions", "figures": figures}))
 

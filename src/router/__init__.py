@@ -59,6 +59,7 @@ def _forwarder(function: _F) -> _F:
     forward = namespace["forward"]
     for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(forward, attribute, getattr(function, attribute, None))
+    forward.__router_compiled__ = function  # the engine's own calls skip the forwarder
     return cast("_F", forward)
 
 

@@ -24,6 +24,7 @@ import importlib
 import importlib.util
 import operator
 import sys
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -92,7 +93,9 @@ class _DirectHook:
         self.direct = not any(i.hookwrapper or i.wrapper or i.kwargnames for i in impls)
         #: (function, picks its arguments out of the keyword arguments), in calling order
         self._calls: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], tuple[Any, ...]]]]
-        self._calls = [(impl.function, _picker(impl.argnames)) for impl in reversed(impls)]
+        self._calls = [
+            (_unforwarded(impl.function), _picker(impl.argnames)) for impl in reversed(impls)
+        ]
         #: some plugin implements the hook (an attribute, not `__bool__`: read per event)
         self.implemented = bool(impls)
 
@@ -116,6 +119,17 @@ class _DirectHook:
             if result is not None:
                 return result
         return None
+
+
+def _unforwarded(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The compiled function behind `router.hookimpl`'s forwarder (bound to the same
+    plugin instance), else the function itself: one interpreted call less per hook call."""
+    target = getattr(function, "__func__", function)
+    compiled = getattr(target, "__router_compiled__", None)
+    if compiled is None:
+        return function
+    instance = getattr(function, "__self__", None)
+    return compiled if instance is None else types.MethodType(compiled, instance)
 
 
 def _picker(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
