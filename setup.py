@@ -31,12 +31,15 @@ def sources() -> list[str]:
     return [str(Path(root(name), *name.split(".")).with_suffix(".py")) for name in MODULES]
 
 
-def remove_in_place_builds() -> None:
-    """A pure install must not leave an earlier editable build beside the sources."""
-    for name in (*MODULES, f"{GROUP}__mypyc"):
-        folder = HERE / root(name) / Path(*name.split(".")).parent
-        for built in folder.glob(name.rsplit(".", 1)[-1] + ".*.so"):
-            built.unlink()
+def remove_in_place_builds(keep: tuple[str, ...] = ()) -> None:
+    """An editable build left beside the sources would shadow them: remove every one
+    but those of `keep` (which the build writes again), so that a pure install, or a
+    module taken off the list, runs its source."""
+    for folder, package in (("src", "router"), ("plugins", "router_plugins")):
+        for built in (HERE / folder / package).rglob("*.so"):
+            *packages, file = built.relative_to(HERE / folder).parts
+            if ".".join((*packages, file.split(".", 1)[0])) not in keep:
+                built.unlink()
 
 
 class BuildOrSkip(build_ext):
@@ -58,6 +61,8 @@ if os.environ.get("ROUTER_PURE_PYTHON") == "1":
     ext_modules = []
 else:
     from mypyc.build import mypycify
+
+    remove_in_place_builds(keep=(*MODULES, f"{GROUP}__mypyc"))
 
     ext_modules = mypycify(sources(), opt_level="3", group_name=GROUP)
 

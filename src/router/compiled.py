@@ -39,6 +39,9 @@ COMPILED: tuple[str, ...] = (
     "router.sim.distributions",
     "router.sim.run",
     "router.sim.tally",
+    # the store's encoding, which runs for every batch the daemon commits
+    "router.store.base",
+    "router.store.codec",
     # the built-in plugins the engine calls for every decision (`router.hookimpl` marks
     # compiled functions too); the channel plugins parse one message each and stay plain
     "router_plugins._options",
