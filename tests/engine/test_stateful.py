@@ -1113,7 +1113,9 @@ def _durable_view(engine: Engine) -> Any:
             },
             agent.exclusive_held,
         )
-    available = {key: list(ids) for key, ids in engine.available._lists.items() if counts(key)}
+    available = {
+        key: list(ids) for key, ids in engine.available._lists.items() if counts(key) and ids
+    }
     waiting = sorted(
         (str(key), str(requirement), entry[:3], entry[4].id)
         for key, buckets in engine.waiting._buckets.items()

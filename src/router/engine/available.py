@@ -59,10 +59,11 @@ class AvailableAgents:
             self._drop(key, agent_id)
 
     def _drop(self, key: ListKey, agent_id: str) -> None:
-        agents = self._lists[key]
-        del agents[agent_id]
-        if not agents:
-            del self._lists[key]
+        # An emptied list is kept: a small team empties its list whenever its last free
+        # agent takes a contact, and building a new OrderedDict for the next one cost
+        # more than the rest of the move. The keys are bounded by the config (queues x
+        # channels x languages), and a reload builds a new index.
+        del self._lists[key][agent_id]
 
     def agents(self, key: ListKey) -> OrderedDict[str, AgentRecord] | None:
         """The list for a key, longest idle first; read it, never change it while reading."""

@@ -32,7 +32,6 @@ from router.engine.events import (
     ContactTransferred,
     Event,
     OfferAnswered,
-    Tick,
 )
 from router.engine.matching import Matcher
 from router.engine.records import AgentRecord, ContactRecord
@@ -197,27 +196,28 @@ class Engine:
 
     # ------------------------------------------------------------ dispatch
     def _apply(self, event: Event) -> None:
-        match event:
-            case ContactArrived(contact):
-                self._arrive(contact)
-            case AgentUpserted(profile):
-                self._upsert_agent(profile)
-            case AgentStateChanged(agent_id, state):
-                self._set_agent_state(self._require_agent(agent_id), state, reason=None)
-            case OfferAnswered(offer_id, accept, agent_id):
-                self._answer(offer_id, accept, agent_id)
-            case ContactCompleted(contact_id, outcome, csat, by_agent):
-                self._complete(self._require_contact(contact_id, by_agent), outcome, csat)
-            case ContactAbandoned(contact_id, by_agent):
-                self._abandon(self._require_contact(contact_id, by_agent))
-            case ContactTransferred(contact_id, queue, agent_id, by_agent):
-                if by_agent is not None:
-                    self._require_contact(contact_id, by_agent)
-                self._transfer(contact_id, queue, agent_id)
-            case ConfigReplaced(config):
-                self._replace_config(config)
-            case Tick():
-                pass
+        # isinstance, not `match`: compiled, a class pattern reads each field by name
+        # (a dict lookup), where an attribute of a narrowed event is a plain load.
+        if isinstance(event, ContactArrived):
+            self._arrive(event.contact)
+        elif isinstance(event, OfferAnswered):
+            self._answer(event.offer_id, event.accept, event.agent_id)
+        elif isinstance(event, ContactCompleted):
+            record = self._require_contact(event.contact_id, event.by_agent)
+            self._complete(record, event.outcome, event.csat)
+        elif isinstance(event, AgentUpserted):
+            self._upsert_agent(event.agent)
+        elif isinstance(event, AgentStateChanged):
+            self._set_agent_state(self._require_agent(event.agent_id), event.state, reason=None)
+        elif isinstance(event, ContactAbandoned):
+            self._abandon(self._require_contact(event.contact_id, event.by_agent))
+        elif isinstance(event, ContactTransferred):
+            if event.by_agent is not None:
+                self._require_contact(event.contact_id, event.by_agent)
+            self._transfer(event.contact_id, event.queue, event.agent_id)
+        elif isinstance(event, ConfigReplaced):
+            self._replace_config(event.config)
+        # a Tick only fires the timers, which `handle` did
 
     def _fire_timers(self, until: float) -> None:
         """Fire every timer due by `until`, each at its own due time."""

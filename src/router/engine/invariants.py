@@ -307,8 +307,6 @@ def _check_available(engine: Engine, problems: list[str]) -> None:
     exclusive = engine.config.routing.exclusive_channels
     listed: set[tuple[str, tuple[str, str, str | None]]] = set()
     for key, agents in index._lists.items():
-        if not agents:
-            problems.append(f"available index: empty list kept for {key}")
         for agent_id, agent in agents.items():
             listed.add((agent_id, key))
             if engine.agents.get(agent_id) is not agent:
