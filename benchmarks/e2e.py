@@ -535,7 +535,8 @@ async def measure(
         lifecycle = await peak(sender, desks, f"{target}-lifecycle", params.peak)
         if routing_peak_fits(agents, params.peak):
             still_open = await desks.stop_answering()  # slots free again; offers only timed
-            routing = await peak(sender, desks, f"{target}-routing", params.peak)
+            with profiled(pid, params, f"{transport}-{target}-routing-peak"):
+                routing = await peak(sender, desks, f"{target}-routing", params.peak)
     cpu_used = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
     return Figures(
         target=target,
@@ -564,7 +565,8 @@ def no_cpu() -> float | None:
 @contextlib.contextmanager
 def profiled(pid: int | None, params: Params, name: str) -> Iterator[None]:
     """py-spy samples the daemon `pid` meanwhile, if asked: collapsed stacks (flamegraph.pl
-    or speedscope read them) into `params.profile`/NAME.txt."""
+    or speedscope read them) into `params.profile`/NAME.txt. py-spy counts a thread blocked
+    in a C call (epoll, a store thread's queue) as busy: filter those stacks out."""
     if pid is None or params.profile is None:
         yield
         return

@@ -149,6 +149,8 @@ class RouterPlugins:
         self.pm = pm
         self._origins = dict(origins)
         hook = pm.hook
+        # every contact taken in: HTTP, MQTT, webhooks, e-mail
+        self._parse_contact = _DirectHook(hook.router_parse_contact)
         self._select_queue = _DirectHook(hook.router_select_queue)
         self._priority_terms = _DirectHook(hook.router_priority_terms)
         self._score_agents = _DirectHook(hook.router_score_agents)
@@ -183,7 +185,7 @@ class RouterPlugins:
     def parse_contact(
         self, channel: str, payload: Mapping[str, Any], contact_id: str
     ) -> Contact | None:
-        result: Contact | None = self.pm.hook.router_parse_contact(
+        result: Contact | None = self._parse_contact.first(
             channel=channel, payload=payload, contact_id=contact_id
         )
         return result
