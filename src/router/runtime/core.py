@@ -21,9 +21,9 @@ commit), and each take can wait out the interpreter's 5 ms switch interval:
 cycle at 2.4 ms median (0.4-0.8 ms of it hand-offs) against 0.65-1.4 ms
 inline, and offer latency p50 6-9 ms against 1.7-3.0 ms. Events that arrive
 during a commit wait in the sockets and make the next batch. Loading the
-store and probing a failed one still run in a thread: they are long (a
-probe may wait out another process's lock), and `/healthz` answers
-meanwhile.
+store, the write after a restore and probing a failed store still run in a
+thread: they are long (a probe may wait out another process's lock), and
+`/healthz` answers meanwhile.
 """
 
 from __future__ import annotations
@@ -255,7 +255,10 @@ class RouterCore:
         started = time.perf_counter()
         kept, effects = await self._rebuild()
         changes = self.engine.take_changes()
-        store.write(batch_of(self.engine, changes, with_queues=True))
+        # what the timers did while the router was down: possibly many contacts, and
+        # nobody waits on it, so in the thread, with `/healthz` answering meanwhile
+        batch = batch_of(self.engine, changes, with_queues=True)
+        await self._in_store_thread(store.write, batch)
         for listener in self._restored:
             listener(kept)
         log.info(
