@@ -227,25 +227,26 @@ class Engine:
         self.now = until
 
     def _fire(self, key: TimerKey) -> None:
-        match key:
-            case OfferExpiry(offer_id):
-                record = self.offers.get(offer_id)
-                if record is not None and record.offer is not None:
-                    self._decline(record, timed_out=True)
-            case WrapupEnd(contact_id):
-                record = self.contacts.get(contact_id)
-                if record is not None and record.state is ContactState.WRAPUP:
-                    self._finish(record, ContactState.COMPLETED)
-            case EscalationDue(contact_id, epoch, step):
-                record = self.contacts.get(contact_id)
-                if record is not None and record.escalation_epoch == epoch:
-                    self._escalate(record, step)
-            case ReofferDue(_, agent_id):
-                # Only this agent's view changed: it takes the best contact it may now,
-                # which keeps priority and FIFO order among contacts declined together.
-                agent = self.agents.get(agent_id)
-                if agent is not None:
-                    self.matcher.route_agent(agent)
+        # isinstance, not `match`, as in `_apply`: an attribute of a narrowed key is a
+        # plain load where a class pattern looks each field up by name.
+        if isinstance(key, OfferExpiry):
+            record = self.offers.get(key.offer_id)
+            if record is not None and record.offer is not None:
+                self._decline(record, timed_out=True)
+        elif isinstance(key, WrapupEnd):
+            record = self.contacts.get(key.contact_id)
+            if record is not None and record.state is ContactState.WRAPUP:
+                self._finish(record, ContactState.COMPLETED)
+        elif isinstance(key, EscalationDue):
+            record = self.contacts.get(key.contact_id)
+            if record is not None and record.escalation_epoch == key.epoch:
+                self._escalate(record, key.step)
+        else:
+            # ReofferDue. Only this agent's view changed: it takes the best contact it may
+            # now, which keeps priority and FIFO order among contacts declined together.
+            agent = self.agents.get(key.agent_id)
+            if agent is not None:
+                self.matcher.route_agent(agent)
 
     # ------------------------------------------------------------ contacts
     def _arrive(self, contact: Contact) -> None:
