@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from router.engine.effects import SendOffer
 from router.engine.records import AgentRecord, ContactRecord
 from router.engine.timers import OfferExpiry
 from router.engine.waiting import Entry, Requirement
-from router.model import ContactState, HistoryEntry, Offer, QueueConfig
+from router.model import ContactState, HistoryEntry, Offer, QueueConfig, lookup
 from router.plugin_api import RoutingContext
 
 if TYPE_CHECKING:
@@ -272,23 +271,28 @@ class Matcher:
         engine = self.engine
         count = len(candidates)
         weights = engine.config.routing.weights
-        columns: list[Sequence[float]] = []
+        columns: list[list[float]] = []
         for terms in engine.plugins.score_agents(record, queue, candidates, context):
             for term, values in terms.items():
                 if len(values) != count:
                     raise PluginContractError(
                         f"scoring term {term!r} has {len(values)} values for {count} candidates"
                     )
-                weight = weights.get(term, 1.0)
+                weight = lookup(weights, term, 1.0)
                 if weight == 1.0:
-                    columns.append(values)
+                    columns.append(values if isinstance(values, list) else list(values))
                 elif weight:
                     columns.append([weight * v for v in values])
-        if not columns:
-            return [0.0] * count
-        # One pass over the candidates, each total summed in C, term by term in the
-        # plugins' order: the same floats as adding the terms one after the other.
-        return list(map(sum, zip(*columns, strict=True)))
+        # Each total is the terms added one after the other in the plugins' order, from
+        # 0.0 (the same floats as `sum` of them): compiled, a loop over plain lists adds
+        # unboxed floats, where `map(sum, zip(...))` built a tuple per candidate.
+        totals: list[float] = []
+        for i in range(count):
+            total = 0.0
+            for column in columns:
+                total += column[i]
+            totals.append(total)
+        return totals
 
     # --------------------------------------------------------------- offer
     def offer(

@@ -16,6 +16,7 @@ from router.model import (
     EscalationStep,
     Offer,
     RouterEvent,
+    lookup,
 )
 from router.plugin_api import OutcomeStats
 
@@ -177,7 +178,7 @@ class AgentRecord:
         """Free capacity on a channel; an exclusive channel (voice) takes the agent whole."""
         if self.state is not AgentState.AVAILABLE:
             return 0
-        free = self.profile.capacity.get(channel, 0) - self.load.get(channel, 0)
+        free = lookup(self.profile.capacity, channel, 0) - self.load.get(channel, 0)
         if free <= 0:
             return 0
         if self.exclusive_held or (self.total_load and channel in exclusive_channels):
