@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from router.engine import (
     AgentStateChanged,
@@ -43,7 +43,6 @@ from router.engine import (
     EngineError,
     Event,
     OfferAnswered,
-    RevokeOffer,
     SendOffer,
     Tick,
 )
@@ -59,7 +58,8 @@ from router.sim.workload_types import ArrivalStream, TracedContact, Workload
 Handler = Callable[[Any], None]
 #: events after which an agent's load may have changed (offered, released, finished);
 #: a withdrawn offer comes as a `RevokeOffer`. The busy check runs only for these.
-_LOAD_CHANGES = frozenset(("offered", "offer_rejected", "offer_expired", "completed"))
+#: `Final`: compiled, a tuple of literals that `in` tests by comparing strings.
+_LOAD_CHANGES: Final = ("offered", "offer_rejected", "offer_expired", "completed")
 #: the progress callback is called every this many events
 PROGRESS_EVERY = 4096
 
@@ -314,37 +314,45 @@ class Simulation:
             self._carry_out(effects)
 
     def _carry_out(self, effects: list[Effect]) -> None:
+        # Compiled, `dict.pop` and `dict.fromkeys` are methods looked up by name, and a
+        # module-level set a global looked up by name: indexing, `del`, a literal tuple
+        # and a short list spare that for every event.
         touched: list[str] = []
         answers: list[SendOffer] = []
         contacts = self.contacts
         for effect in effects:
-            cls = type(effect)
-            if cls is RouterEvent:
-                event: RouterEvent = effect  # type: ignore[assignment]
-                kind = event.type
-                contact_id = event.contact_id or ""
+            if isinstance(effect, RouterEvent):
+                kind = effect.type
+                contact_id = effect.contact_id or ""
                 if kind in _LOAD_CHANGES:
-                    touched.append(event.agent_id or "")
+                    agent_id = effect.agent_id or ""
+                    if agent_id not in touched:
+                        touched.append(agent_id)
                 if kind == "assigned":
                     record = contacts[contact_id]
-                    self.tallies.answered(record, event.at)
-                    self._push(event.at + record.handle, self._complete, record.id)
+                    self.tallies.answered(record, effect.at)
+                    self._push(effect.at + record.handle, self._complete, record.id)
                 elif kind == "queued":
-                    self.tallies.queued(contacts[contact_id], event.queue, event.at)
+                    self.tallies.queued(contacts[contact_id], effect.queue, effect.at)
                 elif kind == "completed":
-                    self.tallies.completed(contacts.pop(contact_id))
+                    self.tallies.completed(contacts[contact_id])
+                    del contacts[contact_id]
                 elif kind == "abandoned":
-                    self.tallies.abandoned(contacts.pop(contact_id), event.at)
+                    self.tallies.abandoned(contacts[contact_id], effect.at)
+                    del contacts[contact_id]
                 elif kind == "rejected":
-                    contacts.pop(contact_id, None)
+                    if contact_id in contacts:
+                        del contacts[contact_id]
                     self.rejected += 1
-            elif cls is SendOffer:
-                answers.append(effect)  # type: ignore[arg-type]
-            elif cls is RevokeOffer:
-                touched.append(effect.offer.agent_id)  # type: ignore[union-attr]
+            elif isinstance(effect, SendOffer):
+                answers.append(effect)
+            else:
+                agent_id = effect.offer.agent_id  # a RevokeOffer
+                if agent_id not in touched:
+                    touched.append(agent_id)
         if touched:
             agents = self.engine.agents
-            for agent_id in dict.fromkeys(touched):
+            for agent_id in touched:
                 record_ = agents.get(agent_id)
                 sim = self.agents.get(agent_id)
                 if record_ is not None and sim is not None:
