@@ -405,7 +405,7 @@ class Engine:
         if record.contact.thread_id is not None:
             self.remember_thread_agent(record.contact.thread_id, record.seq, agent.id)
         details: dict[str, Any] = {"offer_id": offer_id, "wait_seconds": wait}
-        details.update(self.matcher.why_eligible(record, agent, offer.queue))
+        self.matcher.why_eligible(details, record, agent, offer.queue)
         self.publish("assigned", record, agent=agent.id, details=details)
 
     def _decline(self, record: ContactRecord, *, timed_out: bool) -> None:
@@ -466,7 +466,11 @@ class Engine:
         assert record.queue is not None
         assert record.agent_id is not None
         agent = self.agents[record.agent_id]
-        agent.outcomes.setdefault(record.queue, OutcomeStats()).record(outcome, csat)
+        # not `setdefault`, which would build (and drop) a record at every completion
+        stats = agent.outcomes.get(record.queue)
+        if stats is None:
+            stats = agent.outcomes[record.queue] = OutcomeStats()
+        stats.record(outcome, csat)
         record.outcome = outcome
         record.csat = csat
         self.counters[record.queue].handled += 1

@@ -64,14 +64,15 @@ class Matcher:
             and self.meets(agent, level, self.requirement(record, queue_name))
         )
 
-    def why_eligible(self, record: ContactRecord, agent: AgentRecord, via: str) -> dict[str, Any]:
-        """How the agent came to take the contact, for the `assigned` event."""
-        details: dict[str, Any] = {"via_queue": via}
+    def why_eligible(
+        self, details: dict[str, Any], record: ContactRecord, agent: AgentRecord, via: str
+    ) -> None:
+        """Add how the agent came to take the contact to an event's `details`."""
+        details["via_queue"] = via
         if record.escalations:
             details["escalations"] = [step.describe() for step in record.escalations]
         if record.target_agent == agent.id:
             details["direct_transfer"] = True
-        return details
 
     # ---------------------------------------------------------- agent side
     def compute_levels(self, agent: AgentRecord) -> None:
@@ -325,7 +326,7 @@ class Matcher:
             history = engine.customer_history(record)
         engine.send_offer(SendOffer(offer, record.contact, history))
         details: dict[str, Any] = {"offer_id": offer.id, "expires_at": offer.expires_at}
-        details.update(self.why_eligible(record, agent, via))
+        self.why_eligible(details, record, agent, via)
         engine.publish("offered", record, agent=agent.id, details=details)
 
 
