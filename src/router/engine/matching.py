@@ -274,7 +274,10 @@ class Matcher:
         weights = engine.config.routing.weights
         columns: list[list[float]] = []
         for terms in engine.plugins.score_agents(record, queue, candidates, context):
-            for term, values in terms.items():
+            # as a dict (what plugins return): compiled, a Mapping's `items()` is a method
+            # found by name, a dict's are read in place
+            named = terms if isinstance(terms, dict) else dict(terms)
+            for term, values in named.items():
                 if len(values) != count:
                     raise PluginContractError(
                         f"scoring term {term!r} has {len(values)} values for {count} candidates"

@@ -9,7 +9,8 @@ heap without firing, so the host is not woken for it (`next_due` skips it).
 
 from __future__ import annotations
 
-import heapq
+# by name: compiled, `heapq.heappush(...)` looks the function up on the module at every call
+from heapq import heappop, heappush
 from typing import Final
 
 from router.value import Value
@@ -105,7 +106,7 @@ class Timers:
         # so that other timers of the same instant (an expiry that re-routes a
         # contact) cannot take that agent out of FIFO order.
         rank = 0 if isinstance(key, ReofferDue) else 1
-        heapq.heappush(self._heap, (due, rank, self._seq, key))
+        heappush(self._heap, (due, rank, self._seq, key))
 
     def cancel(self, key: TimerKey) -> None:
         """Void an armed timer that has not fired (its handler would do nothing anyway).
@@ -118,7 +119,7 @@ class Timers:
     def next_due(self) -> float | None:
         heap, cancelled = self._heap, self._cancelled
         while cancelled and heap and heap[0][3] in cancelled:
-            cancelled.discard(heapq.heappop(heap)[3])
+            cancelled.discard(heappop(heap)[3])
         if not heap:
             cancelled.clear()  # nothing armed, nothing to cancel: a stray key cannot linger
             return None
@@ -128,7 +129,7 @@ class Timers:
         """The earliest timer due at or before `now`, removed, with its due time."""
         heap, cancelled = self._heap, self._cancelled
         while heap and heap[0][0] <= now:
-            due, _, _, key = heapq.heappop(heap)
+            due, _, _, key = heappop(heap)
             if cancelled and key in cancelled:
                 cancelled.discard(key)
                 continue

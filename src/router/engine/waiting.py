@@ -14,8 +14,10 @@ longer matches its contact's is skipped when it surfaces.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
+
+# by name: compiled, `heapq.heappush(...)` looks the function up on the module at every call
+from heapq import heapify, heappop, heappush
 
 from router.engine.records import ContactRecord
 from router.model import ContactState
@@ -48,11 +50,11 @@ class WaitingContacts:
 
     def push(self, record: ContactRecord, queue: str, requirement: Requirement) -> None:
         bucket = self._buckets.setdefault((queue, record.channel), {})
-        heapq.heappush(bucket.setdefault(requirement, []), self.entry(record))
+        heappush(bucket.setdefault(requirement, []), self.entry(record))
         self._entries += 1
 
     def push_personal(self, record: ContactRecord, agent_id: str) -> None:
-        heapq.heappush(self._personal.setdefault(agent_id, []), self.entry(record))
+        heappush(self._personal.setdefault(agent_id, []), self.entry(record))
         self._entries += 1
 
     def buckets(self, queue: str, channel: str) -> list[tuple[Requirement, list[Entry]]]:
@@ -70,16 +72,16 @@ class WaitingContacts:
         while heap:
             entry = heap[0]
             if not is_live(entry):
-                heapq.heappop(heap)
+                heappop(heap)
                 self._entries -= 1
                 continue
             if skip is not None and skip(entry[4]) and len(skipped) < MAX_SKIPPED:
-                skipped.append(heapq.heappop(heap))
+                skipped.append(heappop(heap))
                 continue
             found = entry if skip is None or not skip(entry[4]) else None
             break
         for entry in skipped:
-            heapq.heappush(heap, entry)
+            heappush(heap, entry)
         return found
 
     def prune(self) -> None:
@@ -88,7 +90,7 @@ class WaitingContacts:
             for requirement, heap in list(bucket.items()):
                 live = [e for e in heap if is_live(e)]
                 if live:
-                    heapq.heapify(live)
+                    heapify(live)
                     bucket[requirement] = live
                 else:
                     del bucket[requirement]
@@ -97,7 +99,7 @@ class WaitingContacts:
         for agent_id, heap in list(self._personal.items()):
             live = [e for e in heap if is_live(e)]
             if live:
-                heapq.heapify(live)
+                heapify(live)
                 self._personal[agent_id] = live
             else:
                 del self._personal[agent_id]
