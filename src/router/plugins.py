@@ -110,10 +110,7 @@ class _DirectHook:
             return list(self._caller(**dict(zip(self._names, args, strict=True))))
         results = []
         for function, positions in self._calls:
-            if positions is None:
-                result = function(*args)
-            else:
-                result = function(*[args[i] for i in positions])
+            result = _call(function, args, positions)
             if result is not None:
                 results.append(result)
         return results
@@ -123,10 +120,7 @@ class _DirectHook:
         if not self.direct:
             return self._caller(**dict(zip(self._names, args, strict=True)))
         for function, positions in self._calls:
-            if positions is None:
-                result = function(*args)
-            else:
-                result = function(*[args[i] for i in positions])
+            result = _call(function, args, positions)
             if result is not None:
                 return result
         return None
@@ -141,6 +135,25 @@ def _unforwarded(function: Callable[..., Any]) -> Callable[..., Any]:
         return function
     instance = getattr(function, "__self__", None)
     return compiled if instance is None else types.MethodType(compiled, instance)
+
+
+def _call(
+    function: Callable[..., Any], args: tuple[Any, ...], positions: tuple[int, ...] | None
+) -> Any:
+    """`function` with the arguments at `positions` (None: all of them).
+
+    Up to three spelt out: compiled, a call with a fixed number of arguments passes
+    them as they are, where `function(*[...])` builds a list and then a tuple."""
+    if positions is None:
+        return function(*args)
+    count = len(positions)
+    if count == 1:
+        return function(args[positions[0]])
+    if count == 2:
+        return function(args[positions[0]], args[positions[1]])
+    if count == 3:
+        return function(args[positions[0]], args[positions[1]], args[positions[2]])
+    return function(*[args[i] for i in positions])
 
 
 def _positions(wanted: Sequence[str], names: tuple[str, ...]) -> tuple[int, ...] | None:
@@ -209,7 +222,10 @@ class RouterPlugins:
         merged: dict[str, float] = {}
         for terms in self._priority_terms.all(contact, queue):
             if terms:
-                for name, value in terms.items():
+                # as a dict (what plugins return): compiled, a Mapping's `items()` is a
+                # method found by name, a dict's are read in place
+                named = terms if isinstance(terms, dict) else dict(terms)
+                for name, value in named.items():
                     merged[name] = merged.get(name, 0.0) + value
         return merged
 
