@@ -322,7 +322,12 @@ class Engine:
         record.extra_queues = ()
         record.escalations = []
         record.answered_at = None
-        record.priority = record.contact.priority + queue.priority + sum(terms.values())
+        # the terms added up from 0.0 first, as `sum` would: compiled, `sum` is looked up on
+        # the builtins by name at every call
+        boost = 0.0
+        for value in terms.values():
+            boost += value
+        record.priority = record.contact.priority + queue.priority + boost
         self.counters[queue_name].entered(record)
         self.arm_escalations(record)
         self.matcher.push_waiting(record)

@@ -122,18 +122,18 @@ class Matcher:
         while True:
             best: Entry | None = None
             best_via = ""
-            for channel in agent.profile.capacity:
+            for channel in agent.capacity():
                 if agent.free_on(channel, exclusive) <= 0:
                     continue
                 for head, via in self._heads_for(agent, channel):
-                    if best is None or head[:3] < best[:3]:
+                    if best is None or _earlier(head, best):
                         best, best_via = head, via
             if best is None:
                 return
             self.offer(best[4], agent, best_via)
             # Out of the index means full for its queues, not necessarily full: a
             # direct transfer may still fit, so ask the capacity itself.
-            for channel in agent.profile.capacity:
+            for channel in agent.capacity():
                 if agent.free_on(channel, exclusive) > 0:
                     break
             else:
@@ -141,11 +141,6 @@ class Matcher:
 
     def _heads_for(self, agent: AgentRecord, channel: str) -> list[tuple[Entry, str]]:
         engine = self.engine
-        now = engine.now
-
-        def declined(record: ContactRecord) -> bool:
-            return record.declined(agent.id, now)
-
         heads: list[tuple[Entry, str]] = []
         personal = engine.waiting.personal(agent.id)
         if personal:
@@ -161,7 +156,7 @@ class Matcher:
         for name, level in agent.levels.items():
             for requirement, heap in engine.waiting.buckets(name, channel):
                 if self.meets(agent, level, requirement):
-                    head = engine.waiting.head(heap, declined)
+                    head = engine.waiting.head(heap, agent.id, engine.now)
                     if head is not None:
                         heads.append((head, name))
         return heads
@@ -331,6 +326,16 @@ class Matcher:
         details: dict[str, Any] = {"offer_id": offer.id, "expires_at": offer.expires_at}
         self.why_eligible(details, record, agent, via)
         engine.publish("offered", record, agent=agent.id, details=details)
+
+
+def _earlier(entry: Entry, other: Entry) -> bool:
+    """`entry[:3] < other[:3]` (priority with aging, arrival, seq: the order waiting contacts
+    are taken in), field by field: compiled, the slices would box every float again."""
+    if entry[0] != other[0]:
+        return entry[0] < other[0]
+    if entry[1] != other[1]:
+        return entry[1] < other[1]
+    return entry[2] < other[2]
 
 
 def _get(mapping: dict[str, str], key: str | None) -> str | None:

@@ -141,6 +141,8 @@ class ContactRecord:
         """The queues whose agents may take the contact now."""
         if self.queue is None:
             return self.extra_queues
+        if not self.extra_queues:  # the common case, without unpacking into a new tuple
+            return (self.queue,)
         return (self.queue, *self.extra_queues)
 
 

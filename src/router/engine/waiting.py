@@ -14,8 +14,6 @@ longer matches its contact's is skipped when it surfaces.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 # by name: compiled, `heapq.heappush(...)` looks the function up on the module at every call
 from heapq import heapify, heappop, heappush
 
@@ -26,7 +24,6 @@ from router.model import ContactState
 Requirement = tuple[int, str | None, frozenset[str]]
 #: (-static priority, arrived_at, seq, version, contact)
 Entry = tuple[float, float, int, int, ContactRecord]
-Skip = Callable[[ContactRecord], bool]
 
 #: how many valid entries an agent may pass over (contacts it just declined)
 MAX_SKIPPED = 16
@@ -65,8 +62,11 @@ class WaitingContacts:
     def personal(self, agent_id: str) -> list[Entry] | None:
         return self._personal.get(agent_id)
 
-    def head(self, heap: list[Entry], skip: Skip | None = None) -> Entry | None:
-        """The best live entry not skipped; stale entries met on the way are dropped."""
+    def head(
+        self, heap: list[Entry], agent_id: str | None = None, now: float = 0.0
+    ) -> Entry | None:
+        """The best live entry, skipping those `agent_id` declined and may not take again
+        yet at `now`; stale entries met on the way are dropped."""
         skipped: list[Entry] = []
         found: Entry | None = None
         while heap:
@@ -75,10 +75,12 @@ class WaitingContacts:
                 heappop(heap)
                 self._entries -= 1
                 continue
-            if skip is not None and skip(entry[4]) and len(skipped) < MAX_SKIPPED:
-                skipped.append(heappop(heap))
-                continue
-            found = entry if skip is None or not skip(entry[4]) else None
+            if agent_id is not None and entry[4].declined(agent_id, now):
+                if len(skipped) < MAX_SKIPPED:
+                    skipped.append(heappop(heap))
+                    continue
+                break  # passed over as many as it may: nothing for this agent here
+            found = entry
             break
         for entry in skipped:
             heappush(heap, entry)
