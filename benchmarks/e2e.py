@@ -52,17 +52,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -503,17 +505,24 @@ async def measure(
     transport: str,
     agents: int | None,
     cpu: Callable[[], float | None],
+    pid: int | None = None,
 ) -> Figures:
     warm = [contact_body(f"{target}-warm", i) for i in range(WARMUP)]
     await send_flat_out(sender, warm)
     await desks.wait_for(ids_of(f"{target}-warm", WARMUP))
+    # What the load generator built so far lives on: frozen, its collector's full passes
+    # skip it and stay short (the daemon and the relays do the same), so they do not
+    # show up in the latencies of either.
+    gc.collect()
+    gc.freeze()
 
     count = int(params.rate * params.seconds)
     bodies = [contact_body(f"{target}-rate", i) for i in range(count)]
     cpu_before = cpu()
-    started = await send_at_rate(sender, bodies, params.rate)
-    ids = ids_of(f"{target}-rate", count)
-    await desks.wait_for(ids)
+    with profiled(pid, params, f"{transport}-{target}"):
+        started = await send_at_rate(sender, bodies, params.rate)
+        ids = ids_of(f"{target}-rate", count)
+        await desks.wait_for(ids)
     cpu_after = cpu()
     latencies = [(desks.offered_at[ids[i]] - started[i]) / 1e6 for i in range(count)]
 
@@ -526,7 +535,8 @@ async def measure(
         lifecycle = await peak(sender, desks, f"{target}-lifecycle", params.peak)
         if routing_peak_fits(agents, params.peak):
             still_open = await desks.stop_answering()  # slots free again; offers only timed
-            routing = await peak(sender, desks, f"{target}-routing", params.peak)
+            with profiled(pid, params, f"{transport}-{target}-routing-peak"):
+                routing = await peak(sender, desks, f"{target}-routing", params.peak)
     cpu_used = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
     return Figures(
         target=target,
@@ -550,6 +560,39 @@ async def measure(
 
 def no_cpu() -> float | None:
     return None
+
+
+@contextlib.contextmanager
+def profiled(pid: int | None, params: Params, name: str) -> Iterator[None]:
+    """py-spy samples the daemon `pid` meanwhile, if asked: collapsed stacks (flamegraph.pl
+    or speedscope read them) into `params.profile`/NAME.txt. py-spy counts a thread blocked
+    in a C call (epoll, a store thread's queue) as busy: filter those stacks out."""
+    if pid is None or params.profile is None:
+        yield
+        return
+    out = Path(params.profile) / f"{name}.txt"
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    process = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--output",
+            str(out),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes its stacks on SIGINT
+        process.wait(60)
 
 
 async def start_relay(broker: Broker, transport: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -629,6 +672,7 @@ async def router(
                 transport=transport,
                 agents=agents,
                 cpu=daemon.cpu_seconds,
+                pid=daemon.pid,
             )
     except Exception:
         # What the daemon said is the first thing to read when a target fails.
@@ -687,6 +731,7 @@ async def relay(url: str) -> None:
     tasks: set[asyncio.Task[None]] = set()
     async with mqtt_client(relay_broker(url), "bench-relay") as client:
         await client.subscribe(CONTACTS_IN, qos=1)
+        gc.freeze()  # what it set up lives on: full collections skip it
         print("ready", flush=True)
 
         async def forward(topic: str, offer: bytes) -> None:
@@ -723,6 +768,7 @@ async def http_relay(url: str, port: int) -> None:
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", port).start()
+            gc.freeze()  # what it set up lives on: full collections skip it
             print("ready", flush=True)
             await asyncio.Event().wait()  # until terminated
         finally:
@@ -740,6 +786,8 @@ class Params:
     transports: tuple[str, ...] = TRANSPORTS
     #: `[store] synchronous` of the daemon
     synchronous: str = "full"
+    #: a folder for py-spy flame graphs of the daemon at the fixed rate (None: no profiling)
+    profile: str | None = None
 
 
 @dataclass(slots=True)
@@ -886,6 +934,9 @@ def main(argv: Sequence[str] | None = None) -> Report | None:
     parser.add_argument(
         "--synchronous", choices=("full", "normal", "off"), default="full", help="[store] setting"
     )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the daemon at the fixed rate, stacks into DIR"
+    )
     parser.add_argument("--relay", metavar="URL", help=argparse.SUPPRESS)  # the bare relay
     parser.add_argument("--relay-port", type=int, help=argparse.SUPPRESS)  # ... over HTTP
     args = parser.parse_args(argv)
@@ -910,6 +961,7 @@ def main(argv: Sequence[str] | None = None) -> Report | None:
         peak=args.peak or int(mode["peak"]),
         transports=transports,
         synchronous=args.synchronous,
+        profile=args.profile,
     )
     with asyncio.Runner(loop_factory=restart.loop_factory()) as runner:
         report = runner.run(run(params))

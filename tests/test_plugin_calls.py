@@ -76,6 +76,23 @@ def test_direct_calls_answer_what_pluggy_answers() -> None:
     )
 
 
+def test_the_channel_plugins_read_contacts_as_through_pluggy() -> None:
+    plugins = loaded()
+    assert plugins._parse_contact.direct
+    hook = plugins.pm.hook
+    payload = {"channel": "chat", "customer": {"id": "cu-9"}, "body": "where is my order?"}
+    ours = plugins.parse_contact("chat", payload, "c-given")
+    assert ours is not None
+    assert ours == hook.router_parse_contact(channel="chat", payload=payload, contact_id="c-given")
+    assert ours.id == "c-given"
+    unreadable = {"customer": "cu-9"}
+    with pytest.raises(ValueError, match="customer must be an object") as direct_error:
+        plugins.parse_contact("chat", unreadable, "c-2")
+    with pytest.raises(ValueError, match="customer must be an object") as pluggy_error:
+        hook.router_parse_contact(channel="chat", payload=unreadable, contact_id="c-2")
+    assert str(direct_error.value) == str(pluggy_error.value)
+
+
 def test_a_first_result_hook_stops_at_the_first_answer() -> None:
     ordered = Ordered()
     plugins = loaded(ordered, Plain())

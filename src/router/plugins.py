@@ -171,6 +171,10 @@ class RouterPlugins:
         self.pm = pm
         self._origins = dict(origins)
         hook = pm.hook
+        # every contact taken in: HTTP, MQTT, webhooks, e-mail
+        self._parse_contact = _DirectHook(
+            hook.router_parse_contact, ("channel", "payload", "contact_id")
+        )
         self._select_queue = _DirectHook(hook.router_select_queue, ("contact", "queues"))
         self._priority_terms = _DirectHook(hook.router_priority_terms, ("contact", "queue"))
         self._score_agents = _DirectHook(
@@ -209,9 +213,7 @@ class RouterPlugins:
     def parse_contact(
         self, channel: str, payload: Mapping[str, Any], contact_id: str
     ) -> Contact | None:
-        result: Contact | None = self.pm.hook.router_parse_contact(
-            channel=channel, payload=payload, contact_id=contact_id
-        )
+        result: Contact | None = self._parse_contact.first(channel, payload, contact_id)
         return result
 
     def select_queue(self, contact: Contact, queues: Sequence[QueueConfig]) -> str | None:

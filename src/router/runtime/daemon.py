@@ -1,8 +1,9 @@
 """`router run`: the daemon, one asyncio task group on uvloop.
 
 Named tasks: `engine` (the core's single writer, which also fires timers),
-`mqtt` (the bridge, reconnecting on its own) and the HTTP and SMTP servers,
-which aiohttp and asyncio run on the loop. SIGTERM or SIGINT drains: the
+`mqtt` (the bridge, reconnecting on its own), `collector` (keeps the garbage
+collector's pauses short, `router.runtime.collector`) and the HTTP and SMTP
+servers, which aiohttp and asyncio run on the loop. SIGTERM or SIGINT drains: the
 listeners stop taking input, the events already taken are applied, the MQTT
 outbox is flushed (bounded), then everything stops and the exit code is 0.
 SIGHUP reloads the config (CONTRACT 6), like `POST /v1/admin/reload`.
@@ -26,6 +27,7 @@ from router.plugins import RouterPlugins
 from router.runtime.api import reload_config
 from router.runtime.app import build_app
 from router.runtime.auth import Tokens, load_or_create_key
+from router.runtime.collector import keep_heap_frozen
 from router.runtime.core import RouterCore
 from router.runtime.http_common import Health
 from router.runtime.metrics import RouterMetrics
@@ -129,6 +131,7 @@ async def _run_parts(
         engine_task = group.create_task(core.run(), name="engine")
         mqtt_task = group.create_task(bridge.run(), name="mqtt") if bridge else None
         await core.started.wait()  # restored from the store (which also froze what it built)
+        collector_task = group.create_task(keep_heap_frozen(), name="collector")
         log.info(
             "router ready",
             extra={
@@ -151,6 +154,7 @@ async def _run_parts(
             await _flush(bridge)
             mqtt_task.cancel()
         engine_task.cancel()
+        collector_task.cancel()
         await runner.cleanup()
 
 
