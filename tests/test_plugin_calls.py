@@ -67,7 +67,7 @@ def test_direct_calls_answer_what_pluggy_answers() -> None:
     queue = QUEUES[0]
     assert plugins._priority_terms.direct
     pluggy_terms = hook.router_priority_terms(contact=CONTACT, queue=queue)
-    assert plugins._priority_terms.all(contact=CONTACT, queue=queue) == pluggy_terms
+    assert plugins._priority_terms.all(CONTACT, queue) == pluggy_terms
     assert pluggy_terms[0] == {"first": 1.0}  # tryfirst ran first in both
     assert plugins.priority_terms(CONTACT, queue)["first"] == 1.5
     assert plugins.select_queue(CONTACT, QUEUES) == "support"
@@ -107,7 +107,7 @@ def test_a_first_result_hook_stops_at_the_first_answer() -> None:
 def test_a_hook_with_a_wrapper_keeps_pluggys_call() -> None:
     plugins = loaded(Plain(), Wrapping())
     assert not plugins._priority_terms.direct
-    assert plugins._priority_terms.all(contact=CONTACT, queue=QUEUES[0])[-1] == {"wrapped": 4.0}
+    assert plugins._priority_terms.all(CONTACT, QUEUES[0])[-1] == {"wrapped": 4.0}
     assert plugins.priority_terms(CONTACT, QUEUES[0])["wrapped"] == 4.0
 
 

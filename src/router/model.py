@@ -13,9 +13,12 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from router.value import Value
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 PROFICIENCY_MIN = 1
 PROFICIENCY_MAX = 10
@@ -28,6 +31,17 @@ EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
 
 def _empty_mapping() -> Mapping[str, Any]:
     return EMPTY_MAPPING
+
+
+def lookup(mapping: Mapping[_K, _V], key: _K, default: _V) -> _V:
+    """`mapping.get(key, default)`, for the per-candidate reads of read-only mappings.
+
+    Profiles and config hold their mappings as `MappingProxyType`s, whose `get` is a
+    method found by name and forwarded to the dict's, again by name: about 460
+    instructions a call from compiled code. `in` and `[]` go straight to the dict's
+    slots, at a fraction of that, with the same answer for any mapping.
+    """
+    return mapping[key] if key in mapping else default  # noqa: SIM401 - not `get`: see above
 
 
 class ContactState(enum.StrEnum):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
-import operator
 import sys
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -87,35 +86,41 @@ class _DirectHook:
     or an implementation with optional arguments is left to pluggy.
     """
 
-    def __init__(self, caller: pluggy.HookCaller) -> None:
+    def __init__(self, caller: pluggy.HookCaller, names: tuple[str, ...]) -> None:
+        """`names`: the hook's arguments, in the order `all` and `first` take them."""
+        spec = caller.spec
+        if spec is None or set(spec.argnames) != set(names):
+            raise ValueError(f"{caller.name} takes {spec and spec.argnames}, not {names}")
         self._caller = caller
+        self._names = names
         impls = caller.get_hookimpls()
         self.direct = not any(i.hookwrapper or i.wrapper or i.kwargnames for i in impls)
-        #: (function, picks its arguments out of the keyword arguments), in calling order
-        self._calls: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], tuple[Any, ...]]]]
-        self._calls = [
-            (_unforwarded(impl.function), _picker(impl.argnames)) for impl in reversed(impls)
+        #: (function, where its arguments sit among `names`, None for all of them in
+        #: order), in calling order: the arguments are passed on without a keyword dict
+        self._calls: list[tuple[Callable[..., Any], tuple[int, ...] | None]] = [
+            (_unforwarded(impl.function), _positions(impl.argnames, names))
+            for impl in reversed(impls)
         ]
         #: some plugin implements the hook (an attribute, not `__bool__`: read per event)
         self.implemented = bool(impls)
 
-    def all(self, **kwargs: Any) -> list[Any]:
+    def all(self, *args: Any) -> list[Any]:
         """Every implementation's answer that is not None (a non-first-result hook)."""
         if not self.direct:
-            return list(self._caller(**kwargs))
+            return list(self._caller(**dict(zip(self._names, args, strict=True))))
         results = []
-        for function, pick in self._calls:
-            result = function(*pick(kwargs))
+        for function, positions in self._calls:
+            result = _call(function, args, positions)
             if result is not None:
                 results.append(result)
         return results
 
-    def first(self, **kwargs: Any) -> Any:
+    def first(self, *args: Any) -> Any:
         """The first answer that is not None (a first-result hook), or None."""
         if not self.direct:
-            return self._caller(**kwargs)
-        for function, pick in self._calls:
-            result = function(*pick(kwargs))
+            return self._caller(**dict(zip(self._names, args, strict=True)))
+        for function, positions in self._calls:
+            result = _call(function, args, positions)
             if result is not None:
                 return result
         return None
@@ -132,14 +137,31 @@ def _unforwarded(function: Callable[..., Any]) -> Callable[..., Any]:
     return compiled if instance is None else types.MethodType(compiled, instance)
 
 
-def _picker(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """The named values of a keyword-argument dict, in order, as a tuple."""
-    if not names:
-        return lambda _: ()
-    get = operator.itemgetter(*names)
-    if len(names) == 1:
-        return lambda kwargs: (get(kwargs),)  # itemgetter of one name gives the value bare
-    return get
+def _call(
+    function: Callable[..., Any], args: tuple[Any, ...], positions: tuple[int, ...] | None
+) -> Any:
+    """`function` with the arguments at `positions` (None: all of them).
+
+    Up to three spelt out: compiled, a call with a fixed number of arguments passes
+    them as they are, where `function(*[...])` builds a list and then a tuple."""
+    if positions is None:
+        return function(*args)
+    count = len(positions)
+    if count == 1:
+        return function(args[positions[0]])
+    if count == 2:
+        return function(args[positions[0]], args[positions[1]])
+    if count == 3:
+        return function(args[positions[0]], args[positions[1]], args[positions[2]])
+    return function(*[args[i] for i in positions])
+
+
+def _positions(wanted: Sequence[str], names: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Where an implementation's arguments sit among the hook's; None when it takes
+    them all, in the same order (the call passes them on as they are)."""
+    if tuple(wanted) == names:
+        return None
+    return tuple(names.index(name) for name in wanted)
 
 
 class RouterPlugins:
@@ -150,13 +172,19 @@ class RouterPlugins:
         self._origins = dict(origins)
         hook = pm.hook
         # every contact taken in: HTTP, MQTT, webhooks, e-mail
-        self._parse_contact = _DirectHook(hook.router_parse_contact)
-        self._select_queue = _DirectHook(hook.router_select_queue)
-        self._priority_terms = _DirectHook(hook.router_priority_terms)
-        self._score_agents = _DirectHook(hook.router_score_agents)
-        self._select_agent = _DirectHook(hook.router_select_agent)
+        self._parse_contact = _DirectHook(
+            hook.router_parse_contact, ("channel", "payload", "contact_id")
+        )
+        self._select_queue = _DirectHook(hook.router_select_queue, ("contact", "queues"))
+        self._priority_terms = _DirectHook(hook.router_priority_terms, ("contact", "queue"))
+        self._score_agents = _DirectHook(
+            hook.router_score_agents, ("contact", "queue", "candidates", "context")
+        )
+        self._select_agent = _DirectHook(
+            hook.router_select_agent, ("contact", "queue", "candidates", "totals", "context")
+        )
         # Every state change goes through `event`; nothing is called when nobody listens.
-        self._event = _DirectHook(hook.router_event)
+        self._event = _DirectHook(hook.router_event, ("event",))
 
     # -- introspection -------------------------------------------------
     def describe(self) -> list[PluginInfo]:
@@ -185,20 +213,21 @@ class RouterPlugins:
     def parse_contact(
         self, channel: str, payload: Mapping[str, Any], contact_id: str
     ) -> Contact | None:
-        result: Contact | None = self._parse_contact.first(
-            channel=channel, payload=payload, contact_id=contact_id
-        )
+        result: Contact | None = self._parse_contact.first(channel, payload, contact_id)
         return result
 
     def select_queue(self, contact: Contact, queues: Sequence[QueueConfig]) -> str | None:
-        result: str | None = self._select_queue.first(contact=contact, queues=queues)
+        result: str | None = self._select_queue.first(contact, queues)
         return result
 
     def priority_terms(self, contact: Contact, queue: QueueConfig) -> dict[str, float]:
         merged: dict[str, float] = {}
-        for terms in self._priority_terms.all(contact=contact, queue=queue):
+        for terms in self._priority_terms.all(contact, queue):
             if terms:
-                for name, value in terms.items():
+                # as a dict (what plugins return): compiled, a Mapping's `items()` is a
+                # method found by name, a dict's are read in place
+                named = terms if isinstance(terms, dict) else dict(terms)
+                for name, value in named.items():
                     merged[name] = merged.get(name, 0.0) + value
         return merged
 
@@ -210,7 +239,7 @@ class RouterPlugins:
         context: RoutingContext,
     ) -> list[Mapping[str, Sequence[float]]]:
         results: list[Mapping[str, Sequence[float]]] = self._score_agents.all(
-            contact=contact, queue=queue, candidates=candidates, context=context
+            contact, queue, candidates, context
         )
         return [r for r in results if r]
 
@@ -222,14 +251,12 @@ class RouterPlugins:
         totals: Sequence[float],
         context: RoutingContext,
     ) -> int | None:
-        result: int | None = self._select_agent.first(
-            contact=contact, queue=queue, candidates=candidates, totals=totals, context=context
-        )
+        result: int | None = self._select_agent.first(contact, queue, candidates, totals, context)
         return result
 
     def event(self, event: RouterEvent) -> None:
         if self._event.implemented:
-            self._event.all(event=event)
+            self._event.all(event)
 
 
 def load_plugins(

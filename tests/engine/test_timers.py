@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.engine import OfferAnswered
-from router.engine.timers import OfferExpiry, Timers, WrapupEnd
+from router.engine.timers import EscalationDue, OfferExpiry, ReofferDue, Timers, WrapupEnd
 from router.model import ContactState, EngineConfig, EscalationStep, QueueConfig
 from router.testing import RouterHarness
 
@@ -29,6 +29,34 @@ def test_a_cancelled_timer_is_skipped_when_popped_before_being_peeked() -> None:
     assert timers.pop_due(10.0) == (6.0, OfferExpiry("of-2"))
     assert timers.pop_due(10.0) is None
     assert len(timers) == 0
+
+
+def test_a_timer_cancelled_after_being_peeked_is_skipped_all_the_same() -> None:
+    # `next_due` remembers the first entry it found live; a cancel must forget it.
+    timers = Timers()
+    timers.arm(10.0, OfferExpiry("of-1"))
+    timers.arm(20.0, WrapupEnd("c1"))
+    assert timers.next_due() == 10.0
+    assert timers.next_due() == 10.0
+    timers.cancel(OfferExpiry("of-1"))
+    assert timers.next_due() == 20.0
+    timers.arm(5.0, OfferExpiry("of-2"))
+    assert timers.next_due() == 5.0  # an earlier timer armed since is seen
+    assert timers.pop_due(30.0) == (5.0, OfferExpiry("of-2"))
+    assert timers.next_due() == 20.0
+
+
+def test_keys_compare_and_hash_by_kind_and_fields() -> None:
+    assert OfferExpiry("of-1") == OfferExpiry("of-1")
+    assert hash(OfferExpiry("of-1")) == hash(OfferExpiry("of-1"))
+    assert EscalationDue("c1", 1, 0) == EscalationDue("c1", 1, 0)
+    assert EscalationDue("c1", 1, 0) != EscalationDue("c1", 2, 0)
+    assert ReofferDue("c1", "a1") != ReofferDue("c1", "a2")
+    assert WrapupEnd("c1") != ReofferDue("c1", "a1")
+    assert {OfferExpiry("of-1"), OfferExpiry("of-1"), WrapupEnd("of-1")} == {
+        OfferExpiry("of-1"),
+        WrapupEnd("of-1"),
+    }
 
 
 def test_cancelling_one_kind_of_timer_leaves_another_with_the_same_id() -> None:

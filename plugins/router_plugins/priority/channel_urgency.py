@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from router import hookimpl
+from router.model import lookup
 from router.plugin_api import PluginOption
 from router_plugins._options import as_float_map, section
 
@@ -59,5 +60,5 @@ class Plugin:
 
     @hookimpl
     def router_priority_terms(self, contact: Contact) -> Mapping[str, float] | None:
-        value = self.settings.urgency.get(contact.channel, 0.0)
+        value = lookup(self.settings.urgency, contact.channel, 0.0)
         return {TERM: value} if value else None

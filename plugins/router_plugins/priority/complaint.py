@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from router import hookimpl
+from router.model import lookup
 from router.plugin_api import PluginOption
 from router_plugins._options import as_float, as_strings, section
 
@@ -68,7 +69,10 @@ class Plugin:
     def router_priority_terms(self, contact: Contact) -> Mapping[str, float] | None:
         settings = self.settings
         attributes = contact.attributes
-        if attributes.get("complaint") or attributes.get("intent") == "complaint":
+        if (
+            lookup(attributes, "complaint", None)
+            or lookup(attributes, "intent", None) == "complaint"
+        ):
             return {NAME: settings.bonus}
         for text in (contact.subject, contact.body):
             if text:

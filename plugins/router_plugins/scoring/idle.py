@@ -27,8 +27,15 @@ def router_score_agents(
     if not candidates:
         return None
     now = context.now
-    idle = [d if (d := now - a.idle_since) > 0.0 else 0.0 for a in candidates]
-    longest = max(idle)
+    # one compiled pass, the longest kept as it goes (not `max`, which compares boxed floats)
+    idle: list[float] = []
+    longest = 0.0
+    for agent in candidates:
+        d = now - agent.idle_since
+        d = d if d > 0.0 else 0.0
+        idle.append(d)
+        if d > longest:  # noqa: PLR1730 - not `max`: compiled, it would box both floats
+            longest = d
     if longest <= 0.0:
         return {TERM: [0.0] * len(idle)}
     return {TERM: [d / longest for d in idle]}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from router import hookimpl
-from router.model import ModelError
+from router.model import ModelError, lookup
 from router.plugin_api import PluginOption
 from router_plugins._options import as_float, section
 
@@ -76,7 +76,7 @@ class Plugin:
         scores: list[float] = []
         seen = False
         for agent in candidates:
-            stats = agent.outcomes.get(name)
+            stats = lookup(agent.outcomes, name, None)
             if stats is None or (stats.handled == 0 and stats.csat_count == 0):
                 scores.append(NEUTRAL)
                 continue

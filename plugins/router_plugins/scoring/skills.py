@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from router import hookimpl
-from router.model import PROFICIENCY_MAX
+from router.model import PROFICIENCY_MAX, lookup
 
 if TYPE_CHECKING:
     from router.model import QueueConfig
@@ -34,12 +34,12 @@ def router_score_agents(
     scale = 1.0 / (PROFICIENCY_MAX * len(skills))
     if len(skills) == 1:
         (skill,) = skills
-        return {TERM: [a.profile.skills.get(skill, 0) * scale for a in candidates]}
+        return {TERM: [lookup(a.profile.skills, skill, 0) * scale for a in candidates]}
     scores: list[float] = []
     for agent in candidates:
         own = agent.profile.skills
         total = 0
         for skill in skills:
-            total += own.get(skill, 0)
+            total += lookup(own, skill, 0)
         scores.append(total * scale)
     return {TERM: scores}

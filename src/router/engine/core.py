@@ -227,25 +227,26 @@ class Engine:
         self.now = until
 
     def _fire(self, key: TimerKey) -> None:
-        match key:
-            case OfferExpiry(offer_id):
-                record = self.offers.get(offer_id)
-                if record is not None and record.offer is not None:
-                    self._decline(record, timed_out=True)
-            case WrapupEnd(contact_id):
-                record = self.contacts.get(contact_id)
-                if record is not None and record.state is ContactState.WRAPUP:
-                    self._finish(record, ContactState.COMPLETED)
-            case EscalationDue(contact_id, epoch, step):
-                record = self.contacts.get(contact_id)
-                if record is not None and record.escalation_epoch == epoch:
-                    self._escalate(record, step)
-            case ReofferDue(_, agent_id):
-                # Only this agent's view changed: it takes the best contact it may now,
-                # which keeps priority and FIFO order among contacts declined together.
-                agent = self.agents.get(agent_id)
-                if agent is not None:
-                    self.matcher.route_agent(agent)
+        # isinstance, not `match`, as in `_apply`: an attribute of a narrowed key is a
+        # plain load where a class pattern looks each field up by name.
+        if isinstance(key, OfferExpiry):
+            record = self.offers.get(key.offer_id)
+            if record is not None and record.offer is not None:
+                self._decline(record, timed_out=True)
+        elif isinstance(key, WrapupEnd):
+            record = self.contacts.get(key.contact_id)
+            if record is not None and record.state is ContactState.WRAPUP:
+                self._finish(record, ContactState.COMPLETED)
+        elif isinstance(key, EscalationDue):
+            record = self.contacts.get(key.contact_id)
+            if record is not None and record.escalation_epoch == key.epoch:
+                self._escalate(record, key.step)
+        else:
+            # ReofferDue. Only this agent's view changed: it takes the best contact it may
+            # now, which keeps priority and FIFO order among contacts declined together.
+            agent = self.agents.get(key.agent_id)
+            if agent is not None:
+                self.matcher.route_agent(agent)
 
     # ------------------------------------------------------------ contacts
     def _arrive(self, contact: Contact) -> None:
@@ -321,7 +322,12 @@ class Engine:
         record.extra_queues = ()
         record.escalations = []
         record.answered_at = None
-        record.priority = record.contact.priority + queue.priority + sum(terms.values())
+        # the terms added up from 0.0 first, as `sum` would: compiled, `sum` is looked up on
+        # the builtins by name at every call
+        boost = 0.0
+        for value in terms.values():
+            boost += value
+        record.priority = record.contact.priority + queue.priority + boost
         self.counters[queue_name].entered(record)
         self.arm_escalations(record)
         self.matcher.push_waiting(record)
@@ -404,7 +410,7 @@ class Engine:
         if record.contact.thread_id is not None:
             self.remember_thread_agent(record.contact.thread_id, record.seq, agent.id)
         details: dict[str, Any] = {"offer_id": offer_id, "wait_seconds": wait}
-        details.update(self.matcher.why_eligible(record, agent, offer.queue))
+        self.matcher.why_eligible(details, record, agent, offer.queue)
         self.publish("assigned", record, agent=agent.id, details=details)
 
     def _decline(self, record: ContactRecord, *, timed_out: bool) -> None:
@@ -465,7 +471,11 @@ class Engine:
         assert record.queue is not None
         assert record.agent_id is not None
         agent = self.agents[record.agent_id]
-        agent.outcomes.setdefault(record.queue, OutcomeStats()).record(outcome, csat)
+        # not `setdefault`, which would build (and drop) a record at every completion
+        stats = agent.outcomes.get(record.queue)
+        if stats is None:
+            stats = agent.outcomes[record.queue] = OutcomeStats()
+        stats.record(outcome, csat)
         record.outcome = outcome
         record.csat = csat
         self.counters[record.queue].handled += 1

@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from router.engine.effects import SendOffer
 from router.engine.records import AgentRecord, ContactRecord
 from router.engine.timers import OfferExpiry
 from router.engine.waiting import Entry, Requirement
-from router.model import ContactState, HistoryEntry, Offer, QueueConfig
+from router.model import ContactState, HistoryEntry, Offer, QueueConfig, lookup
 from router.plugin_api import RoutingContext
 
 if TYPE_CHECKING:
@@ -65,14 +64,15 @@ class Matcher:
             and self.meets(agent, level, self.requirement(record, queue_name))
         )
 
-    def why_eligible(self, record: ContactRecord, agent: AgentRecord, via: str) -> dict[str, Any]:
-        """How the agent came to take the contact, for the `assigned` event."""
-        details: dict[str, Any] = {"via_queue": via}
+    def why_eligible(
+        self, details: dict[str, Any], record: ContactRecord, agent: AgentRecord, via: str
+    ) -> None:
+        """Add how the agent came to take the contact to an event's `details`."""
+        details["via_queue"] = via
         if record.escalations:
             details["escalations"] = [step.describe() for step in record.escalations]
         if record.target_agent == agent.id:
             details["direct_transfer"] = True
-        return details
 
     # ---------------------------------------------------------- agent side
     def compute_levels(self, agent: AgentRecord) -> None:
@@ -122,18 +122,18 @@ class Matcher:
         while True:
             best: Entry | None = None
             best_via = ""
-            for channel in agent.profile.capacity:
+            for channel in agent.capacity():
                 if agent.free_on(channel, exclusive) <= 0:
                     continue
                 for head, via in self._heads_for(agent, channel):
-                    if best is None or head[:3] < best[:3]:
+                    if best is None or _earlier(head, best):
                         best, best_via = head, via
             if best is None:
                 return
             self.offer(best[4], agent, best_via)
             # Out of the index means full for its queues, not necessarily full: a
             # direct transfer may still fit, so ask the capacity itself.
-            for channel in agent.profile.capacity:
+            for channel in agent.capacity():
                 if agent.free_on(channel, exclusive) > 0:
                     break
             else:
@@ -141,11 +141,6 @@ class Matcher:
 
     def _heads_for(self, agent: AgentRecord, channel: str) -> list[tuple[Entry, str]]:
         engine = self.engine
-        now = engine.now
-
-        def declined(record: ContactRecord) -> bool:
-            return record.declined(agent.id, now)
-
         heads: list[tuple[Entry, str]] = []
         personal = engine.waiting.personal(agent.id)
         if personal:
@@ -161,7 +156,7 @@ class Matcher:
         for name, level in agent.levels.items():
             for requirement, heap in engine.waiting.buckets(name, channel):
                 if self.meets(agent, level, requirement):
-                    head = engine.waiting.head(heap, declined)
+                    head = engine.waiting.head(heap, agent.id, engine.now)
                     if head is not None:
                         heads.append((head, name))
         return heads
@@ -272,23 +267,31 @@ class Matcher:
         engine = self.engine
         count = len(candidates)
         weights = engine.config.routing.weights
-        columns: list[Sequence[float]] = []
+        columns: list[list[float]] = []
         for terms in engine.plugins.score_agents(record, queue, candidates, context):
-            for term, values in terms.items():
+            # as a dict (what plugins return): compiled, a Mapping's `items()` is a method
+            # found by name, a dict's are read in place
+            named = terms if isinstance(terms, dict) else dict(terms)
+            for term, values in named.items():
                 if len(values) != count:
                     raise PluginContractError(
                         f"scoring term {term!r} has {len(values)} values for {count} candidates"
                     )
-                weight = weights.get(term, 1.0)
+                weight = lookup(weights, term, 1.0)
                 if weight == 1.0:
-                    columns.append(values)
+                    columns.append(values if isinstance(values, list) else list(values))
                 elif weight:
                     columns.append([weight * v for v in values])
-        if not columns:
-            return [0.0] * count
-        # One pass over the candidates, each total summed in C, term by term in the
-        # plugins' order: the same floats as adding the terms one after the other.
-        return list(map(sum, zip(*columns, strict=True)))
+        # Each total is the terms added one after the other in the plugins' order, from
+        # 0.0 (the same floats as `sum` of them): compiled, a loop over plain lists adds
+        # unboxed floats, where `map(sum, zip(...))` built a tuple per candidate.
+        totals: list[float] = []
+        for i in range(count):
+            total = 0.0
+            for column in columns:
+                total += column[i]
+            totals.append(total)
+        return totals
 
     # --------------------------------------------------------------- offer
     def offer(
@@ -321,8 +324,18 @@ class Matcher:
             history = engine.customer_history(record)
         engine.send_offer(SendOffer(offer, record.contact, history))
         details: dict[str, Any] = {"offer_id": offer.id, "expires_at": offer.expires_at}
-        details.update(self.why_eligible(record, agent, via))
+        self.why_eligible(details, record, agent, via)
         engine.publish("offered", record, agent=agent.id, details=details)
+
+
+def _earlier(entry: Entry, other: Entry) -> bool:
+    """`entry[:3] < other[:3]` (priority with aging, arrival, seq: the order waiting contacts
+    are taken in), field by field: compiled, the slices would box every float again."""
+    if entry[0] != other[0]:
+        return entry[0] < other[0]
+    if entry[1] != other[1]:
+        return entry[1] < other[1]
+    return entry[2] < other[2]
 
 
 def _get(mapping: dict[str, str], key: str | None) -> str | None:

@@ -141,6 +141,8 @@ class ContactRecord:
         """The queues whose agents may take the contact now."""
         if self.queue is None:
             return self.extra_queues
+        if not self.extra_queues:  # the common case, without unpacking into a new tuple
+            return (self.queue,)
         return (self.queue, *self.extra_queues)
 
 
@@ -169,15 +171,32 @@ class AgentRecord:
     placed: int = 0
     #: `profile.id`, copied: a profile is replaced only by one of the same id
     id: str = field(init=False)
+    #: `profile.capacity` as a plain dict, and the profile it was copied from (see
+    #: `capacity`)
+    _capacity: dict[str, int] = field(init=False, repr=False)
+    _capacity_of: AgentProfile | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.id = self.profile.id
+        self._capacity_of = None
+
+    def capacity(self) -> dict[str, int]:
+        """`profile.capacity`, copied into a plain dict once per profile.
+
+        `free_on` reads it for every candidate considered; the profile's own is a
+        `MappingProxyType`, two dict lookups behind a forwarding call. Checked against
+        the profile in place, so replacing the profile needs no care.
+        """
+        if self._capacity_of is not self.profile:
+            self._capacity = dict(self.profile.capacity)
+            self._capacity_of = self.profile
+        return self._capacity
 
     def free_on(self, channel: str, exclusive_channels: tuple[str, ...]) -> int:
         """Free capacity on a channel; an exclusive channel (voice) takes the agent whole."""
         if self.state is not AgentState.AVAILABLE:
             return 0
-        free = self.profile.capacity.get(channel, 0) - self.load.get(channel, 0)
+        free = self.capacity().get(channel, 0) - self.load.get(channel, 0)
         if free <= 0:
             return 0
         if self.exclusive_held or (self.total_load and channel in exclusive_channels):

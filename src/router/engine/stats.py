@@ -7,8 +7,10 @@ are not counted yet. Waits count from entering the queue.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
+
+# by name: compiled, `heapq.heappush(...)` looks the function up on the module at every call
+from heapq import heapify, heappop, heappush
 
 from router.engine.records import ContactRecord
 from router.model import ContactState
@@ -37,12 +39,12 @@ class QueueCounters:
     def track(self, record: ContactRecord) -> None:
         """Count the contact's wait towards the longest wait (a restore tracks what waits)."""
         clock = self._clock
-        heapq.heappush(clock, (record.entered_queue_at, record.seq, record.generation, record))
+        heappush(clock, (record.entered_queue_at, record.seq, record.generation, record))
         if len(clock) > 1024 + 4 * self.waiting:
             # Entries leave lazily, when `longest_wait` meets them at the top; a host that
             # seldom asks (the simulator) would otherwise keep every contact ever queued.
             self._clock = [entry for entry in clock if self._live(entry)]
-            heapq.heapify(self._clock)
+            heapify(self._clock)
 
     def _live(self, entry: tuple[float, int, int, ContactRecord]) -> bool:
         _, _, generation, record = entry
@@ -66,7 +68,7 @@ class QueueCounters:
         while clock:
             if self._live(clock[0]):
                 return max(0.0, now - clock[0][0])
-            heapq.heappop(clock)
+            heappop(clock)
         return 0.0
 
     @property

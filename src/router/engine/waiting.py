@@ -14,8 +14,8 @@ longer matches its contact's is skipped when it surfaces.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable
+# by name: compiled, `heapq.heappush(...)` looks the function up on the module at every call
+from heapq import heapify, heappop, heappush
 
 from router.engine.records import ContactRecord
 from router.model import ContactState
@@ -24,7 +24,6 @@ from router.model import ContactState
 Requirement = tuple[int, str | None, frozenset[str]]
 #: (-static priority, arrived_at, seq, version, contact)
 Entry = tuple[float, float, int, int, ContactRecord]
-Skip = Callable[[ContactRecord], bool]
 
 #: how many valid entries an agent may pass over (contacts it just declined)
 MAX_SKIPPED = 16
@@ -48,11 +47,11 @@ class WaitingContacts:
 
     def push(self, record: ContactRecord, queue: str, requirement: Requirement) -> None:
         bucket = self._buckets.setdefault((queue, record.channel), {})
-        heapq.heappush(bucket.setdefault(requirement, []), self.entry(record))
+        heappush(bucket.setdefault(requirement, []), self.entry(record))
         self._entries += 1
 
     def push_personal(self, record: ContactRecord, agent_id: str) -> None:
-        heapq.heappush(self._personal.setdefault(agent_id, []), self.entry(record))
+        heappush(self._personal.setdefault(agent_id, []), self.entry(record))
         self._entries += 1
 
     def buckets(self, queue: str, channel: str) -> list[tuple[Requirement, list[Entry]]]:
@@ -63,23 +62,28 @@ class WaitingContacts:
     def personal(self, agent_id: str) -> list[Entry] | None:
         return self._personal.get(agent_id)
 
-    def head(self, heap: list[Entry], skip: Skip | None = None) -> Entry | None:
-        """The best live entry not skipped; stale entries met on the way are dropped."""
+    def head(
+        self, heap: list[Entry], agent_id: str | None = None, now: float = 0.0
+    ) -> Entry | None:
+        """The best live entry, skipping those `agent_id` declined and may not take again
+        yet at `now`; stale entries met on the way are dropped."""
         skipped: list[Entry] = []
         found: Entry | None = None
         while heap:
             entry = heap[0]
             if not is_live(entry):
-                heapq.heappop(heap)
+                heappop(heap)
                 self._entries -= 1
                 continue
-            if skip is not None and skip(entry[4]) and len(skipped) < MAX_SKIPPED:
-                skipped.append(heapq.heappop(heap))
-                continue
-            found = entry if skip is None or not skip(entry[4]) else None
+            if agent_id is not None and entry[4].declined(agent_id, now):
+                if len(skipped) < MAX_SKIPPED:
+                    skipped.append(heappop(heap))
+                    continue
+                break  # passed over as many as it may: nothing for this agent here
+            found = entry
             break
         for entry in skipped:
-            heapq.heappush(heap, entry)
+            heappush(heap, entry)
         return found
 
     def prune(self) -> None:
@@ -88,7 +92,7 @@ class WaitingContacts:
             for requirement, heap in list(bucket.items()):
                 live = [e for e in heap if is_live(e)]
                 if live:
-                    heapq.heapify(live)
+                    heapify(live)
                     bucket[requirement] = live
                 else:
                     del bucket[requirement]
@@ -97,7 +101,7 @@ class WaitingContacts:
         for agent_id, heap in list(self._personal.items()):
             live = [e for e in heap if is_live(e)]
             if live:
-                heapq.heapify(live)
+                heapify(live)
                 self._personal[agent_id] = live
             else:
                 del self._personal[agent_id]

@@ -24,13 +24,15 @@ answered (in Erlang A too, patience applies to the wait before service).
 from __future__ import annotations
 
 import gc
-import heapq
 import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+# by name: compiled, `heapq.heappush(...)` looks the function up on the module at every call
+from heapq import heappop, heappush
+from typing import Any, Final
 
 from router.engine import (
     AgentStateChanged,
@@ -43,7 +45,6 @@ from router.engine import (
     EngineError,
     Event,
     OfferAnswered,
-    RevokeOffer,
     SendOffer,
     Tick,
 )
@@ -59,9 +60,34 @@ from router.sim.workload_types import ArrivalStream, TracedContact, Workload
 Handler = Callable[[Any], None]
 #: events after which an agent's load may have changed (offered, released, finished);
 #: a withdrawn offer comes as a `RevokeOffer`. The busy check runs only for these.
-_LOAD_CHANGES = frozenset(("offered", "offer_rejected", "offer_expired", "completed"))
+#: `Final`: compiled, a tuple of literals that `in` tests by comparing strings.
+_LOAD_CHANGES: Final = ("offered", "offer_rejected", "offer_expired", "completed")
 #: the progress callback is called every this many events
 PROGRESS_EVERY = 4096
+
+
+class _Stream:
+    """One arrival stream as the loop reads it, with its arrivals and generators.
+
+    Its workload fields are copied once: compiled, a field of the workload's plain
+    dataclasses is a lookup by name, and `_arrive` reads several per contact."""
+
+    def __init__(
+        self,
+        stream: ArrivalStream,
+        arrivals: PoissonArrivals,
+        handle_rng: random.Random,
+        patience_rng: random.Random,
+    ) -> None:
+        self.name = stream.name
+        self.template = stream.template
+        self.handle_time = stream.handle_time
+        self.patience = stream.patience
+        self.arrivals = arrivals
+        self.handle_rng = handle_rng
+        self.patience_rng = patience_rng
+        #: arrivals so far (each contact's id counts them)
+        self.count = 0
 
 
 @dataclass(slots=True)
@@ -113,21 +139,19 @@ class Simulation:
         self.seq = 0
         self.now = 0.0
         self.arrived = self.rejected = 0
-        self._streams: list[
-            tuple[ArrivalStream, PoissonArrivals, random.Random, random.Random]
-        ] = []
+        self._streams: list[_Stream] = []
+        self._duration = workload.duration
         self._replay: list[tuple[TracedContact, Distribution | None, Distribution | None]] = []
         self._replay_rng = (
             stream_rng(self.seed, "replay", "handle"),
             stream_rng(self.seed, "replay", "patience"),
         )
-        self._arrival_count: list[int] = []
 
     # -------------------------------------------------------------- set-up
     def _push(self, at: float, handler: Handler, payload: Any) -> None:
         # the sequence number orders events of one instant and keeps handlers uncompared
         self.seq += 1
-        heapq.heappush(self.heap, (at, self.seq, handler, payload))
+        heappush(self.heap, (at, self.seq, handler, payload))
 
     def _setup(self) -> None:
         duration = self.workload.duration
@@ -136,14 +160,13 @@ class Simulation:
                 stream.profile, stream_rng(self.seed, stream.name, "arrivals")
             )
             self._streams.append(
-                (
+                _Stream(
                     stream,
                     arrivals,
                     stream_rng(self.seed, stream.name, "handle"),
                     stream_rng(self.seed, stream.name, "patience"),
                 )
             )
-            self._arrival_count.append(0)
             first = arrivals.next(duration)
             if first is not None:
                 self._push(first, self._arrive, i)
@@ -189,7 +212,7 @@ class Simulation:
     def _loop(self, started: float) -> Outcome:
         engine = self.engine
         heap = self.heap
-        pop = heapq.heappop
+        pop = heappop
         duration = self.workload.duration
         stop = duration + self.workload.drain
         progress = self.progress
@@ -241,11 +264,11 @@ class Simulation:
 
     # -------------------------------------------------------------- events
     def _arrive(self, index: int) -> None:
-        stream, arrivals, handle_rng, patience_rng = self._streams[index]
-        self._arrival_count[index] += 1
+        stream = self._streams[index]
+        stream.count += 1
         t = stream.template
         contact = Contact(
-            f"{stream.name}-{self._arrival_count[index]}",
+            f"{stream.name}-{stream.count}",
             t.channel,
             t.customer,
             t.subject,
@@ -256,9 +279,11 @@ class Simulation:
             t.thread_id,
             t.attributes,
         )
-        patience = stream.patience.sample(patience_rng) if stream.patience is not None else math.inf
-        self._enter(contact, stream.handle_time.sample(handle_rng), patience)
-        following = arrivals.next(self.workload.duration)
+        patience = (
+            stream.patience.sample(stream.patience_rng) if stream.patience is not None else math.inf
+        )
+        self._enter(contact, stream.handle_time.sample(stream.handle_rng), patience)
+        following = stream.arrivals.next(self._duration)
         if following is not None:
             self._push(following, self._arrive, index)
 
@@ -314,37 +339,45 @@ class Simulation:
             self._carry_out(effects)
 
     def _carry_out(self, effects: list[Effect]) -> None:
+        # Compiled, `dict.pop` and `dict.fromkeys` are methods looked up by name, and a
+        # module-level set a global looked up by name: indexing, `del`, a literal tuple
+        # and a short list spare that for every event.
         touched: list[str] = []
         answers: list[SendOffer] = []
         contacts = self.contacts
         for effect in effects:
-            cls = type(effect)
-            if cls is RouterEvent:
-                event: RouterEvent = effect  # type: ignore[assignment]
-                kind = event.type
-                contact_id = event.contact_id or ""
+            if isinstance(effect, RouterEvent):
+                kind = effect.type
+                contact_id = effect.contact_id or ""
                 if kind in _LOAD_CHANGES:
-                    touched.append(event.agent_id or "")
+                    agent_id = effect.agent_id or ""
+                    if agent_id not in touched:
+                        touched.append(agent_id)
                 if kind == "assigned":
                     record = contacts[contact_id]
-                    self.tallies.answered(record, event.at)
-                    self._push(event.at + record.handle, self._complete, record.id)
+                    self.tallies.answered(record, effect.at)
+                    self._push(effect.at + record.handle, self._complete, record.id)
                 elif kind == "queued":
-                    self.tallies.queued(contacts[contact_id], event.queue, event.at)
+                    self.tallies.queued(contacts[contact_id], effect.queue, effect.at)
                 elif kind == "completed":
-                    self.tallies.completed(contacts.pop(contact_id))
+                    self.tallies.completed(contacts[contact_id])
+                    del contacts[contact_id]
                 elif kind == "abandoned":
-                    self.tallies.abandoned(contacts.pop(contact_id), event.at)
+                    self.tallies.abandoned(contacts[contact_id], effect.at)
+                    del contacts[contact_id]
                 elif kind == "rejected":
-                    contacts.pop(contact_id, None)
+                    if contact_id in contacts:
+                        del contacts[contact_id]
                     self.rejected += 1
-            elif cls is SendOffer:
-                answers.append(effect)  # type: ignore[arg-type]
-            elif cls is RevokeOffer:
-                touched.append(effect.offer.agent_id)  # type: ignore[union-attr]
+            elif isinstance(effect, SendOffer):
+                answers.append(effect)
+            else:
+                agent_id = effect.offer.agent_id  # a RevokeOffer
+                if agent_id not in touched:
+                    touched.append(agent_id)
         if touched:
             agents = self.engine.agents
-            for agent_id in dict.fromkeys(touched):
+            for agent_id in touched:
                 record_ = agents.get(agent_id)
                 sim = self.agents.get(agent_id)
                 if record_ is not None and sim is not None:
