@@ -481,7 +481,7 @@ class Figures:
     cpu_ms_per_contact: float | None = None
     #: this load generator's own CPU time per contact at the fixed rate (gateway and
     #: desks): what it takes from the two cores the daemon shares with it
-    client_cpu_ms_per_contact: float | None = None
+    client_cpu_ms_per_contact: float = 0.0
     complete_failures: int = 0
     #: HTTP 429/503 answers retried, over the whole target
     retries: int = 0
@@ -799,7 +799,8 @@ class Params:
     transports: tuple[str, ...] = TRANSPORTS
     #: `[store] synchronous` of the daemon
     synchronous: str = "full"
-    #: a folder for py-spy flame graphs of the daemon at the fixed rate (None: no profiling)
+    #: a folder for py-spy stacks of the daemon at the fixed rate and the routing peak
+    #: (None: no profiling)
     profile: str | None = None
 
 
@@ -878,12 +879,12 @@ def render_transport(report: Report, transport: str) -> list[str]:
         routing = "n/a" if f.routing_peak_per_s is None else f"{f.routing_peak_per_s:,.0f}"
         lifecycle = "" if f.lifecycle_peak_per_s is None else f"{f.lifecycle_peak_per_s:,.0f}"
         cpu = "" if f.cpu_ms_per_contact is None else f"{f.cpu_ms_per_contact:.2f}"
-        client = "" if f.client_cpu_ms_per_contact is None else f"{f.client_cpu_ms_per_contact:.2f}"
         lines.append(
             f"{f.target:<13} {f.p50_ms:7.2f} {_ratio(f.p50_ms, b_p50, '.2f'):>6}"
             f" {f.p99_ms:7.2f} {f.max_ms:7.1f} {routing:>14}"
             f" {_ratio(f.routing_peak_per_s, b_peak, '.0%'):>7} {lifecycle:>11}"
-            f" {_ratio(f.lifecycle_peak_per_s, b_peak, '.0%'):>7} {cpu:>6} {client:>6}"
+            f" {_ratio(f.lifecycle_peak_per_s, b_peak, '.0%'):>7} {cpu:>6}"
+            f" {f.client_cpu_ms_per_contact:6.2f}"
             f" {f.retries:>5} {f.resets:>5}"
         )
     for f in report.figures:
@@ -951,7 +952,9 @@ def main(argv: Sequence[str] | None = None) -> Report | None:
         "--synchronous", choices=("full", "normal", "off"), default="full", help="[store] setting"
     )
     parser.add_argument(
-        "--profile", metavar="DIR", help="py-spy the daemon at the fixed rate, stacks into DIR"
+        "--profile",
+        metavar="DIR",
+        help="py-spy the daemon at the fixed rate and the routing peak, stacks into DIR",
     )
     parser.add_argument("--relay", metavar="URL", help=argparse.SUPPRESS)  # the bare relay
     parser.add_argument("--relay-port", type=int, help=argparse.SUPPRESS)  # ... over HTTP

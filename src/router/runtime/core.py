@@ -133,8 +133,9 @@ class RouterCore:
         self.started = asyncio.Event()
         #: a batch is being applied and written
         self._working = False
-        # loading and probing the store are long: a thread of its own, so the loop answers
-        # meanwhile; commits are short and run on the loop (module docstring)
+        # loading the store, the write after a restore and probing a failed store are long:
+        # a thread of its own, so the loop answers meanwhile; commits are short and run on
+        # the loop (module docstring)
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="router-store")
 
     # ------------------------------------------------------------ listeners
