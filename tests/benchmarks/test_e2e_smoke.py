@@ -88,3 +88,42 @@ async def test_the_http_relay_publishes_a_stub_offer_before_its_202(e2e: ModuleT
         if relay is not None:
             e2e.stop_relay(relay)
         broker.close()
+
+
+def test_rounds_are_judged_on_the_median_of_ratios_to_the_same_rounds_bare_relay(
+    e2e: ModuleType,
+) -> None:
+    params = e2e.Params(mode="full", agents=(100, 10_000), rate=300.0, seconds=1.0, peak=10)
+    params.rounds = 3
+
+    def figures(round: int, target: str, agents: int | None, p50: float, peak: float) -> object:
+        return e2e.Figures(
+            target=target,
+            transport="http",
+            agents=agents,
+            rate=300.0,
+            contacts=300,
+            p50_ms=p50,
+            p99_ms=p50 * 3,
+            max_ms=p50 * 5,
+            peak_contacts=10,
+            routing_peak_per_s=peak,
+            round=round,
+        )
+
+    report = e2e.Report(params=params, machine={})
+    # (bare p50, router p50): the ratios are 1.5, 3.0 and 1.9; each against its own round
+    for round, (bare_p50, router_p50) in enumerate([(1.0, 1.5), (0.5, 1.5), (2.0, 3.8)], 1):
+        report.figures += [
+            figures(round, "bare", None, bare_p50, 1000.0),
+            figures(round, "router-100", 100, router_p50, 600.0),
+            figures(round, "router-10000", 10_000, router_p50, 400.0 + 100 * round),
+        ]
+    targets = report.targets("http")
+    assert [r["p50_x_bare"] for r in targets["rounds"]] == [1.5, 3.0, 1.9]
+    assert targets["p50_x_bare"] == 1.9  # the median ratio, not the ratio of medians (1.5)
+    assert targets["p50_x_bare_met"] is True
+    assert targets["routing_peak_of_bare"] == pytest.approx(0.6)
+    assert targets["p99_ms"] == pytest.approx(4.5)
+    assert targets["p50_growth"] == 1.0
+    assert "rounds: 1.50, 3.00, 1.90" in e2e.render(report)
