@@ -19,8 +19,12 @@ take the GIL back from the busy loop after each SQLite call (about ten per
 commit), and each take can wait out the interpreter's 5 ms switch interval:
 `benchmarks/e2e.py` at 300 contacts/s with 10,000 agents measured the commit
 cycle at 2.4 ms median (0.4-0.8 ms of it hand-offs) against 0.65-1.4 ms
-inline, and offer latency p50 6-9 ms against 1.7-3.0 ms. Events that arrive
-during a commit wait in the sockets and make the next batch. Loading the
+inline, and offer latency p50 6-9 ms against 1.7-3.0 ms. Session 15 moved
+only the fsync off the loop, twice (the `COMMIT` alone in the thread, with a
+0.1 ms switch interval; and SQLite "normal" with a helper process syncing
+the WAL): both raised the p50 again, as each wake-up of another thread or
+process waits for a busy core (`benchmarks/RESULTS.md`, session 15). Events
+that arrive during a commit wait in the sockets and make the next batch. Loading the
 store, the write after a restore and probing a failed store still run in a
 thread: they are long (a probe may wait out another process's lock), and
 `/healthz` answers meanwhile.
