@@ -820,26 +820,19 @@ class Report:
     machine: dict[str, Any]
     figures: list[Figures] = field(default_factory=list)
 
+    def measured(self, transport: str, round: int) -> list[Figures]:
+        """Every target measured over `transport` in round `round`."""
+        return [f for f in self.figures if f.transport == transport and f.round == round]
+
     def bare(self, transport: str, round: int) -> Figures | None:
-        return next(
-            (
-                f
-                for f in self.figures
-                if f.transport == transport and f.agents is None and f.round == round
-            ),
-            None,
-        )
+        return next((f for f in self.measured(transport, round) if f.agents is None), None)
 
     def measured_in(self, transport: str, round: int) -> dict[str, Any] | None:
         """Round `round`'s figures for issue 6's targets, for the largest team over
         `transport`: each ratio against the bare relay of the same round."""
         base = self.bare(transport, round)
         teams = sorted(
-            (
-                f
-                for f in self.figures
-                if f.transport == transport and f.agents is not None and f.round == round
-            ),
+            (f for f in self.measured(transport, round) if f.agents is not None),
             key=lambda f: f.agents or 0,
         )
         if base is None or not teams:
@@ -943,15 +936,16 @@ def render_transport(report: Report, transport: str) -> list[str]:
     targets = report.targets(transport)
     if targets is not None:
         if p.rounds > 1:
+
+            def share(value: float | None) -> str:
+                return "-" if value is None else f"{value:.0%}"
+
             each = ", ".join(f"{r['p50_x_bare']:.2f}" for r in targets["rounds"])
-            peaks = ", ".join(
-                f"{r['routing_peak_of_bare']:.0%}" if r["routing_peak_of_bare"] else "-"
-                for r in targets["rounds"]
-            )
+            peaks = ", ".join(share(r["routing_peak_of_bare"]) for r in targets["rounds"])
             lines.append(
                 f"  medians of {p.rounds} rounds: p50 {targets['p50_x_bare']:.2f}x bare"
                 f" (rounds: {each}); p99 {targets['p99_ms']:.2f} ms; routing peak"
-                f" {_ratio(targets['routing_peak_of_bare'], 1.0, '.0%')} of bare (rounds: {peaks})"
+                f" {share(targets['routing_peak_of_bare'])} of bare (rounds: {peaks})"
             )
         lines.append(
             f"  targets at {targets['agents']:,} agents: p50 <= {TARGET_P50_X_BARE:g}x bare"
