@@ -80,11 +80,15 @@ import aiomqtt
 import orjson
 from aiohttp import web
 
+from router.runtime.mqtt_paho import Client as LeanClient
+from router.runtime.mqtt_paho import Delivery
+
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import restart  # noqa: E402 - needs the path above
+from http_pool import ConnectionLost, HttpPool  # noqa: E402
 from restart import POST_HEADERS, Broker, Daemon, free_port  # noqa: E402
 
 QUEUES = 50
@@ -101,6 +105,8 @@ MAX_IN_FLIGHT = 1000
 #: backlog when it falls behind, and the test would time out connecting, not routing).
 #: Requests beyond it wait in the pool, and that wait is in their latency.
 HTTP_CONNECTIONS = 128
+#: the desks' connections for completes (one complete in flight on each)
+COMPLETERS = 16
 #: how long the last offers may take to arrive after the last send
 DRAIN_S = 60.0
 #: connection resets tolerated per target (each request sent again) before giving up
@@ -212,6 +218,7 @@ def contact_body(run: str, index: int) -> bytes:
 
 
 def mqtt_client(broker: Broker, name: str) -> aiomqtt.Client:
+    """aiomqtt's stock client: what the bare relays speak through."""
     client = aiomqtt.Client(
         broker.host,
         broker.port,
@@ -223,28 +230,52 @@ def mqtt_client(broker: Broker, name: str) -> aiomqtt.Client:
     return client
 
 
+def lean_mqtt_client(broker: Broker, name: str) -> LeanClient:
+    """The daemon's own lean client (`router.runtime.mqtt_paho`), for the load generator.
+
+    Every inbound message goes to a callback as it is read, and a publish is a
+    `send` without a task or a wait: aiomqtt's message iterator and publish
+    coroutine cost the load generator, which shares the cores with what it
+    measures, about 0.1 ms of CPU per message. Inbound messages are acknowledged
+    by hand (`ack`), at once.
+    """
+    client = LeanClient(
+        broker.host,
+        broker.port,
+        identifier=f"{name}-{time.monotonic_ns()}",
+        protocol=aiomqtt.ProtocolVersion.V311,
+        max_inflight_messages=MAX_IN_FLIGHT,
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+    )
+    if not client.lean:
+        raise RuntimeError(f"the lean MQTT client is off: {client.lean_problem}")
+    client._client.manual_ack_set(True)
+    return client
+
+
 # ------------------------------------------------------------------ the agents' side
 class Desks:
     """Every agent's desktop in one MQTT client: offers in, accepts out, completes over HTTP.
 
-    Reading never waits for anything: an accept is published by a task of its own
-    (awaiting its PUBACK in the reader would hold back the offers behind it, and
-    count the desks' delay as the router's), and a contact is completed once its
-    `assigned` event arrives on `router/events`, so no complete is sent too early.
-    `stop_answering` turns them into what they are for the bare relay: a stopwatch.
+    Reading never waits for anything: each message is handled in the client's read
+    callback, an accept is sent without waiting for its PUBACK (which would hold back
+    the offers behind it, and count the desks' delay as the router's), and a contact
+    is completed once its `assigned` event arrives on `router/events`, so no complete
+    is sent too early. `stop_answering` turns them into what they are for the bare
+    relay: a stopwatch.
     """
 
-    def __init__(self, broker: Broker, base: str | None, session: aiohttp.ClientSession) -> None:
-        self.client = mqtt_client(broker, "bench-desks")
+    def __init__(self, broker: Broker, base: str | None) -> None:
+        self.client = lean_mqtt_client(broker, "bench-desks")
         #: None for the bare relay: its stub offers are only timed
-        self.base = base
         self.answering = base is not None
-        self.session = session
+        #: the completes' connections: not the contacts' pool, so that they do not queue
+        #: behind the load
+        self.pool = HttpPool(base, POST_HEADERS, COMPLETERS) if base is not None else None
         #: contact id -> perf_counter_ns when its first offer arrived
         self.offered_at: dict[str, int] = {}
         self.completions: asyncio.Queue[str] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
-        self._answers: set[asyncio.Task[None]] = set()
         #: completes answered 200
         self.completed = 0
         #: completes answered other than 200 (a contact not assigned, or gone)
@@ -252,21 +283,24 @@ class Desks:
 
     async def __aenter__(self) -> Desks:
         await self.client.__aenter__()
+        self.client.deliver_to(self._on_message)
         await self.client.subscribe(OFFERS, qos=1)
         if self.answering:
             await self.client.subscribe(EVENTS, qos=1)
-        self.tasks.append(asyncio.create_task(self._read(), name="desks-read"))
-        if self.answering:
             self.tasks += [
-                asyncio.create_task(self._complete(), name=f"desks-complete-{i}") for i in range(16)
+                asyncio.create_task(self._complete(), name=f"desks-complete-{i}")
+                for i in range(COMPLETERS)
             ]
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for task in [*self.tasks, *self._answers]:
+        for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, *self._answers, return_exceptions=True)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.client.deliver_to(None)
         await self.client.__aexit__(None, None, None)
+        if self.pool is not None:
+            self.pool.close()
 
     async def stop_answering(self, timeout: float = DRAIN_S) -> int:
         """Wait until every contact offered so far is completed, then only time offers.
@@ -285,48 +319,56 @@ class Desks:
     def open_contacts(self) -> int:
         return len(self.offered_at) - self.completed - self.failures
 
-    async def _read(self) -> None:
-        async for message in self.client.messages:
-            now = time.perf_counter_ns()
-            body = orjson.loads(message.payload)
-            if message.topic.value == EVENTS:
-                if body.get("type") == "assigned" and body.get("contact_id") in self.offered_at:
-                    self.completions.put_nowait(body["contact_id"])
-                continue
-            contact = body.get("contact")
-            if not contact:
-                continue  # a withdrawn offer
-            contact_id = contact["id"]
-            # Timed once, at its first offer; a re-offer (the first one expired before its
-            # accept got through, under overload) is accepted like any other.
-            self.offered_at.setdefault(contact_id, now)
-            if self.answering:
-                agent = message.topic.value.split("/")[2]
-                answer = orjson.dumps({"offer_id": body["offer_id"], "accept": True})
-                task = asyncio.create_task(
-                    self.client.publish(f"router/agents/{agent}/answers", answer, qos=1)
-                )
-                self._answers.add(task)
-                task.add_done_callback(self._answers.discard)
+    def _on_message(self, message: Delivery) -> None:
+        now = time.perf_counter_ns()
+        self.client.ack(message)
+        body = orjson.loads(message.payload)
+        if message.topic == EVENTS:
+            if (
+                self.answering
+                and body.get("type") == "assigned"
+                and body.get("contact_id") in self.offered_at
+            ):
+                self.completions.put_nowait(body["contact_id"])
+            return
+        contact = body.get("contact")
+        if not contact:
+            return  # a withdrawn offer
+        contact_id = contact["id"]
+        # Timed once, at its first offer; a re-offer (the first one expired before its
+        # accept got through, under overload) is accepted like any other.
+        self.offered_at.setdefault(contact_id, now)
+        if self.answering:
+            agent = message.topic.split("/")[2]
+            answer = orjson.dumps({"offer_id": body["offer_id"], "accept": True})
+            self.client.send(f"router/agents/{agent}/answers", answer)
 
     async def _complete(self) -> None:
-        assert self.base is not None
+        pool = self.pool
+        assert pool is not None
         body = b'{"outcome": "resolved"}'
         while True:
             contact_id = await self.completions.get()
-            url = f"{self.base}/v1/contacts/{contact_id}/complete"
-            async with self.session.post(url, data=body, headers=POST_HEADERS) as answer:
-                await answer.read()
-                if answer.status == 200:
-                    self.completed += 1
-                else:
-                    self.failures += 1
+            request = pool.prepare(f"/v1/contacts/{contact_id}/complete", body)
+            while True:
+                try:
+                    answer = await pool.send(request)
+                    break
+                except (ConnectionLost, OSError):
+                    continue  # completing is idempotent: a completed contact stays completed
+            if answer.status == 200:
+                self.completed += 1
+            else:
+                self.failures += 1
 
     async def wait_for(self, ids: Sequence[str], timeout: float = DRAIN_S) -> None:
         deadline = time.monotonic() + timeout
         while any(i not in self.offered_at for i in ids[-50:]) or not all(
             i in self.offered_at for i in ids
         ):
+            for task in self.tasks:  # a complete that failed outright stops everything
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise RuntimeError("a desk's complete failed") from task.exception()
             if time.monotonic() > deadline:
                 missing = sum(1 for i in ids if i not in self.offered_at)
                 raise RuntimeError(f"{missing} of {len(ids)} offers never arrived")
@@ -348,13 +390,23 @@ class Gateway(Protocol):
 class MqttGateway:
     """Publishes to `router/contacts/in/chat` at QoS 1; returns on the broker's PUBACK."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
+    def __init__(self, client: LeanClient) -> None:
         self.client = client
         self.retries = 0
         self.resets = 0
+        #: packet id -> the send waiting for its PUBACK
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        client.on_confirmed = self._confirmed
 
     async def send(self, body: bytes) -> None:
-        await self.client.publish(CONTACTS_IN, body, qos=1)
+        confirmed = asyncio.get_running_loop().create_future()
+        self._waiting[self.client.send(CONTACTS_IN, body)] = confirmed
+        await confirmed
+
+    def _confirmed(self, mid: int) -> None:
+        waiting = self._waiting.pop(mid, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
 
 class HttpGateway:
@@ -365,48 +417,42 @@ class HttpGateway:
     the latency includes it.
     """
 
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session = session
-        self.url = f"{base}/v1/contacts"
+    def __init__(self, pool: HttpPool) -> None:
+        self.pool = pool
         self.retries = 0
         self.resets = 0
 
     async def send(self, body: bytes) -> None:
+        request = self.pool.prepare("/v1/contacts", body)
         while True:
             try:
-                status, retry_after, text = await self._post(body)
-            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                answer = await self.pool.send(request)
+            except (ConnectionLost, OSError):
                 self.resets += 1
                 if self.resets > MAX_RESETS:
                     raise
                 continue
-            if status == 202:
+            if answer.status == 202:
                 return
-            if status not in (429, 503):
-                raise RuntimeError(f"POST /v1/contacts answered {status}: {text[:300]}")
+            if answer.status not in (429, 503):
+                text = answer.body.decode(errors="replace")
+                raise RuntimeError(f"POST /v1/contacts answered {answer.status}: {text[:300]}")
             self.retries += 1
-            await asyncio.sleep(min(retry_after, 0.5))
-
-    async def _post(self, body: bytes) -> tuple[int, float, str]:
-        async with self.session.post(self.url, data=body, headers=POST_HEADERS) as answer:
-            text = await answer.text()
-            return answer.status, float(answer.headers.get("Retry-After", "0.1")), text
+            await asyncio.sleep(min(answer.retry_after or 0.1, 0.5))
 
 
 @contextlib.asynccontextmanager
 async def gateway(transport: str, broker: Broker, base: str) -> AsyncIterator[Gateway]:
     """The contacts' sender for `transport`; `base` is the HTTP server taking the POSTs."""
     if transport == "mqtt":
-        async with mqtt_client(broker, "bench-gateway") as client:
+        async with lean_mqtt_client(broker, "bench-gateway") as client:
             yield MqttGateway(client)
     else:
-        # A session of its own: the desks' completes must not queue behind the load. No
-        # total timeout: a request waiting for a pooled connection is slow, not lost.
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=HTTP_CONNECTIONS),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-        ) as session:
-            yield HttpGateway(session, base)
+        pool = HttpPool(base, POST_HEADERS, HTTP_CONNECTIONS)
+        try:
+            yield HttpGateway(pool)
+        finally:
+            pool.close()
 
 
 async def send_at_rate(sender: Gateway, bodies: Sequence[bytes], rate: float) -> list[int]:
@@ -645,7 +691,7 @@ async def bare(params: Params, session: aiohttp.ClientSession, transport: str) -
     broker.start()
     relay: subprocess.Popen[bytes] | None = None
     try:
-        async with Desks(broker, None, session) as desks:
+        async with Desks(broker, None) as desks:
             relay, base = await start_relay(broker, transport)
             async with gateway(transport, broker, base) as sender:
                 return await measure(
@@ -681,7 +727,7 @@ async def router(
             raise RuntimeError(f"the daemon never got ready:\n{daemon.log_tail()}")
         await add_agents(session, daemon.base, agents)
         async with (
-            Desks(broker, daemon.base, session) as desks,
+            Desks(broker, daemon.base) as desks,
             gateway(transport, broker, daemon.base) as sender,
         ):
             return await measure(
