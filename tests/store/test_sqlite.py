@@ -26,6 +26,7 @@ from router.engine.restore import restore
 from router.model import AgentState, Contact
 from router.store import Batch, MemoryStore, StoreError, batch_of, engine_state
 from router.store import sqlite as sqlite_module
+from router.store.base import StoredContact
 from router.store.sqlite import SqliteStore
 from router.testing import RouterHarness
 
@@ -85,6 +86,48 @@ def test_finished_contacts_are_found_after_memory_forgot_them(tmp_path: Path) ->
     assert len(loaded.contacts) < 40
     assert store.find_contact("c1") is not None  # finished long ago: still known
     assert store.find_contact("never") is None
+
+
+def test_rewritten_rows_are_updated_in_place(tmp_path: Path) -> None:
+    """A rewrite keeps the row (its rowid) and the database's page count: no delete and
+    insert (INSERT OR REPLACE), whose moved index entries and reallocated overflow pages
+    made a commit three times the pages (module comment in `router.store.sqlite`)."""
+    path = tmp_path / "router.db"
+    store = SqliteStore(path)
+    figures = b'{"counters": "' + b"x" * 6000 + b'"}'  # overflows a 4 KB page, as 50 queues do
+
+    def write(number: int) -> None:
+        store.write(
+            Batch(
+                contacts=[StoredContact("c1", number % 2 == 0, b'{"n": %d}' % number)],
+                agents=[("a1", b'{"n": %d}' % number)],
+                joined={"m1": f"c{number}"},
+                figures=figures.replace(b"x", str(number % 10).encode(), 1),
+            )
+        )
+
+    write(0)
+    reader = sqlite3.connect(path)
+
+    def layout() -> tuple[object, ...]:
+        return (
+            reader.execute("SELECT rowid FROM contacts WHERE id = 'c1'").fetchone(),
+            reader.execute("SELECT rowid FROM agents WHERE id = 'a1'").fetchone(),
+            reader.execute("SELECT rowid FROM joined WHERE id = 'm1'").fetchone(),
+            reader.execute("SELECT rowid FROM meta WHERE key = 'figures'").fetchone(),
+            reader.execute("PRAGMA page_count").fetchone(),
+        )
+
+    before = layout()
+    for number in range(1, 20):
+        write(number)
+    assert layout() == before
+    assert reader.execute("SELECT contact_id FROM joined").fetchall() == [("c19",)]
+    loaded = store.load(10)
+    assert loaded.contacts == [b'{"n": 19}']
+    assert loaded.agents == [b'{"n": 19}']
+    assert loaded.figures == figures.replace(b"x", b"9", 1)
+    reader.close()
 
 
 def test_a_held_lock_fails_the_write_and_the_probe_until_released(tmp_path: Path) -> None:
