@@ -10,6 +10,7 @@ however the bytes are cut, and a lost connection is noticed.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -210,3 +211,96 @@ async def test_an_idle_lean_connection_is_kept_alive(
         client.send("t/late", b"still here")
         assert await receive(receiver, 1) == [("t/late", b"still here")]
         assert not client._disconnected.done()
+
+
+# ---------------------------------------------------------------- the lean reader
+def _packet(command: int, body: bytes) -> bytes:
+    return bytes((command, *mqtt_paho._remaining_length(len(body)))) + body
+
+
+def _publish(topic: str, payload: bytes, *, qos: int, mid: int = 0, dup: bool = False) -> bytes:
+    head = len(topic).to_bytes(2, "big") + topic.encode()
+    if qos:
+        head += mid.to_bytes(2, "big")
+    return _packet(0x30 | qos << 1 | (0x08 if dup else 0), head + payload)
+
+
+#: what a broker sends a lean client, in one stream: PUBACKs of its sends, PUBLISHes
+#: at QoS 1 and 0 (one of 300 bytes, whose remaining length takes two bytes), a
+#: PINGRESP that paho itself must read, and a PUBACK of a packet id nobody sent
+_STREAM = [
+    ("confirmed", 7, _packet(0x40, (7).to_bytes(2, "big"))),
+    ("delivered", 1, _publish("a/b", b'{"n": 1}', qos=1, mid=1)),
+    ("paho", None, _packet(0xD0, b"")),
+    ("confirmed", 8, _packet(0x40, (8).to_bytes(2, "big"))),
+    ("delivered", 2, _publish("a/long", b"x" * 300, qos=1, mid=2, dup=True)),
+    ("delivered", 0, _publish("a/zero", b"at most once", qos=0)),
+    ("paho", None, _packet(0x40, (99).to_bytes(2, "big"))),
+    ("confirmed", 9, _packet(0x40, (9).to_bytes(2, "big"))),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cut", ["whole", "every byte", "in threes"])
+async def test_the_lean_reader_takes_packets_whole_however_the_stream_is_cut(cut: str) -> None:
+    # A real socket pair instead of a broker: the test decides where the bytes are cut,
+    # down to a packet's first byte arriving alone (paho then reads that packet).
+    client = Client("127.0.0.1", 1, identifier="reader")
+    assert client.lean
+    inner = client._client
+    inner.manual_ack_set(True)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    inner._sock = ours
+    client._sent.update({7, 8, 9})
+    confirmed: list[int] = []
+    client.on_confirmed = confirmed.append
+    seen: list[Delivery] = []
+    client.deliver_to(seen.append)
+    read_by_paho: list[int] = []
+    handle = inner._packet_handle
+
+    def counted() -> mqtt.MQTTErrorCode:
+        read_by_paho.append(inner._in_packet["command"])
+        return handle()
+
+    inner._packet_handle = counted  # type: ignore[method-assign]
+    stream = b"".join(packet for _, _, packet in _STREAM)
+    size = {"whole": len(stream), "every byte": 1, "in threes": 3}[cut]
+    try:
+        for start in range(0, len(stream), size):
+            theirs.sendall(stream[start : start + size])
+            client._on_readable()
+        assert not client._disconnected.done()
+        assert confirmed == [mid for kind, mid, _ in _STREAM if kind == "confirmed"]
+        assert [(d.topic, d.payload, d.qos, d.mid, d.dup) for d in seen] == [
+            ("a/b", b'{"n": 1}', 1, 1, False),
+            ("a/long", b"x" * 300, 1, 2, True),
+            ("a/zero", b"at most once", 0, 0, False),
+        ]
+        assert client._read_at == len(client._read_buffer)  # nothing left behind
+        assert inner._in_packet["command"] == 0
+        if cut == "whole":  # only what paho must read went through its reader
+            assert read_by_paho == [0xD0, 0x40]
+    finally:
+        inner._sock = None
+        ours.close()
+        theirs.close()
+
+
+@pytest.mark.asyncio
+async def test_the_lean_reader_notices_the_end_of_the_stream() -> None:
+    client = Client("127.0.0.1", 1, identifier="reader")
+    inner = client._client
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    inner._sock = ours
+    lost: list[object] = []
+    inner.on_disconnect = lambda *args: lost.append(args)
+    try:
+        theirs.sendall(_packet(0x40, (5).to_bytes(2, "big"))[:3])  # a packet cut short
+        theirs.close()
+        client._on_readable()
+        assert inner._sock is None  # paho closed it: the connection is lost
+    finally:
+        ours.close()

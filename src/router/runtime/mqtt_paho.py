@@ -13,12 +13,13 @@ for each client when it is made:
 
 - stock: paho's public `publish` and `on_publish`; any paho that aiomqtt takes;
 - lean (`LEAN_PAHO_VERSIONS`, MQTT 3.1.1, checked when the client is made): the
-  PUBLISH is built here and queued with paho's `_packet_queue`, its PUBACK is
-  recognised in `_packet_handle` before paho decodes it (and an inbound QoS 0
-  or 1 PUBLISH decoded there too), what a loop turn
-  queued leaves in one `send` (paho sends each packet on its own: one TCP
+  PUBLISH is built here and queued with paho's `_packet_queue`, what a loop
+  turn queued leaves in one `send` (paho sends each packet on its own: one TCP
   segment each, with nodelay), and reads are buffered (paho reads a packet's
-  header a byte at a time: a syscall each).
+  header a byte at a time: a syscall each). The PUBACKs of `send` and inbound
+  QoS 0 or 1 PUBLISHes are taken whole from the read buffer without paho's
+  reader (`_take_packets`), or, when paho has read one itself (the first bytes
+  of a packet came in alone), in its `_packet_handle` before it decodes them.
 
 Every paho internal the lean path uses is named in `_PAHO_INTERNALS`; a paho
 that changed them gets the stock path, and says so in the log.
@@ -57,6 +58,7 @@ _PAHO_INTERNALS = (
     "_sock",
     "_protocol",
     "_manual_ack",
+    "_last_bytes_received",
 )
 #: PUBLISH at QoS 1, neither DUP nor RETAIN
 _PUBLISH_QOS1 = 0x32
@@ -184,7 +186,7 @@ class Client(aiomqtt.Client):
             return mqtt.MQTT_ERR_SUCCESS
         return self._stock_handle()
 
-    def _take_publish(self, command: int, body: bytearray) -> bool:
+    def _take_publish(self, command: int, body: bytes | bytearray) -> bool:
         """Decode a PUBLISH and hand it on as paho would; False: left to paho.
 
         paho's own decoder builds MQTT 5 properties, formats a debug line and walks
@@ -252,18 +254,89 @@ class Client(aiomqtt.Client):
         super()._on_socket_close(client, userdata, sock)
 
     def _on_readable(self) -> None:
-        """Read until the buffer is used up: what waits in it, the socket does not signal."""
+        """Read until the socket has nothing more.
+
+        Whole packets at the buffer's head that the lean path acts on (the PUBACK of
+        a `send`, a QoS 0 or 1 PUBLISH) are taken here, without paho's reader (a dict
+        of state, three reads and a lock per packet, a quarter of the bridge's
+        reading); anything else, and a packet not yet whole, goes through paho's.
+        """
         inner = self._client
         try:
-            while inner.loop_read() == mqtt.MQTT_ERR_SUCCESS:
-                if self._read_at < len(self._read_buffer):
-                    continue
-                pending = getattr(inner._sock, "pending", None)  # TLS: bytes decrypted already
-                if pending is None or pending() <= 0:
-                    break
+            while True:
+                if inner._in_packet["command"] == 0:  # paho is between packets
+                    if self._read_at >= len(self._read_buffer) and not self._fill():
+                        return
+                    self._take_packets()
+                    if self._read_at >= len(self._read_buffer):
+                        continue  # all taken: read on
+                if inner.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                    return
+                if self._read_at >= len(self._read_buffer) and inner._in_packet["command"] != 0:
+                    # paho waits for the rest of a packet, and has read the socket dry;
+                    # TLS may hold bytes decrypted already, which the socket does not signal
+                    pending = getattr(inner._sock, "pending", None)
+                    if pending is None or pending() <= 0:
+                        return
         except Exception as exc:  # as aiomqtt's reader: the connection is gone
             if not self._disconnected.done():
                 self._disconnected.set_exception(exc)
+
+    def _fill(self) -> bool:
+        """Read what waits into the used-up buffer; False when nothing does."""
+        try:
+            data = self._stock_recv(_READ_SIZE)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            # the end of the stream, or a failed read: paho's own read meets it again
+            # and reports the lost connection as it always does
+            self._client.loop_read()
+            return False
+        self._read_buffer, self._read_at = data, 0
+        return True
+
+    def _take_packets(self) -> None:
+        """Act on the whole packets at the buffer's head that the lean path knows; stop
+        at the first one paho must read, or one that has not fully arrived."""
+        buffer, end = self._read_buffer, len(self._read_buffer)
+        took = False
+        while self._read_at + 2 <= end:
+            at = self._read_at
+            command = buffer[at]
+            length, shift, cursor = 0, 0, at + 1
+            while cursor < end and shift <= 21:  # the remaining length: 7 bits a byte, 4 at most
+                byte = buffer[cursor]
+                cursor += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            else:
+                break  # not fully arrived, or malformed: paho's reader decides
+            following = cursor + length
+            if following > end:
+                break
+            body = buffer[cursor:following]
+            if command == _PUBACK and length == 2:
+                mid = body[0] << 8 | body[1]
+                if mid not in self._sent:
+                    break  # one that paho is waiting for
+                self._sent.discard(mid)
+                self._read_at = following
+                self.on_confirmed(mid)
+            elif command & 0xF0 == mqtt.PUBLISH:
+                self._read_at = following  # before the receiver runs, which may read on
+                if not self._take_publish(command, body):
+                    self._read_at = at  # not taken (nothing was delivered): paho reads it
+                    break
+            else:
+                break
+            took = True
+        if took:
+            self._client._last_bytes_received = time.monotonic()  # paho's keepalive clock
 
     def _buffered_recv(self, bufsize: int) -> bytes:
         """paho's recv, served from a buffer filled `_READ_SIZE` bytes at a time."""
