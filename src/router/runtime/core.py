@@ -37,6 +37,7 @@ import gc
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -128,7 +129,10 @@ class RouterCore:
         self.store = store
         #: why the store cannot write, while it cannot; None when it can
         self.store_problem: str | None = None
-        self._inbox: asyncio.Queue[_Submission] = asyncio.Queue()
+        self._inbox: deque[_Submission] = deque()
+        #: what the writer waits on while the inbox is empty: the next submission, or
+        #: the engine's next timer, resolves it (`_next_batch`)
+        self._wakeup: asyncio.Future[None] | None = None
         self._listeners: list[EffectListener] = []
         self._timing: list[TimingListener] = []
         self._restored: list[RestoreListener] = []
@@ -155,7 +159,7 @@ class RouterCore:
     # ------------------------------------------------------------ input
     @property
     def pending(self) -> int:
-        return self._inbox.qsize()
+        return len(self._inbox)
 
     async def submit(self, event: Event) -> list[Effect]:
         """Apply `event` in order with every other, durably; its effects, or `EngineError`."""
@@ -173,9 +177,10 @@ class RouterCore:
             raise NotRunning("the router is not accepting events (starting or stopping)")
         if self.store_problem is not None:
             raise StoreUnavailable(self.store_problem)
-        if self._inbox.qsize() >= self.config.limits.max_pending_events:
+        if len(self._inbox) >= self.config.limits.max_pending_events:
             raise Overloaded(retry_after=1.0)
-        self._inbox.put_nowait(submission)
+        self._inbox.append(submission)
+        _wake(self._wakeup)
         return await submission.done
 
     def parse_contact(
@@ -247,8 +252,8 @@ class RouterCore:
                     self._working = False
         finally:
             self._accepting = False
-            while not self._inbox.empty():
-                item = self._inbox.get_nowait()
+            while self._inbox:
+                item = self._inbox.popleft()
                 if not item.done.done():
                     item.done.set_exception(NotRunning("the router stopped before this event"))
             self._store_thread.shutdown(wait=True)
@@ -343,8 +348,8 @@ class RouterCore:
         """Refuse what waits; probe until the store writes again, then restore from it."""
         store = self.store
         assert store is not None
-        while not self._inbox.empty():
-            item = self._inbox.get_nowait()
+        while self._inbox:
+            item = self._inbox.popleft()
             if not item.done.done():
                 item.done.set_exception(StoreUnavailable(self.store_problem or "store failed"))
         await asyncio.sleep(STORE_PROBE_SECONDS)
@@ -366,24 +371,32 @@ class RouterCore:
 
     async def drained(self) -> None:
         """Wait until the inbox is empty and the last batch is kept and answered."""
-        while not self._inbox.empty() or self._working:
+        while self._inbox or self._working:
             await asyncio.sleep(0.01)
 
     async def _next_batch(self) -> list[_Submission]:
-        """Every waiting submission, or [] when the next timer is due first."""
-        if self._inbox.empty():
+        """Every waiting submission, or [] when the next timer is due first.
+
+        One future and one timer handle per wait: `asyncio.Queue.get` under
+        `asyncio.timeout` made a Timeout, a rescheduled handle and a getter future
+        each time, and the writer waits once per batch (three times per contact
+        at 300 contacts/s): 5 % of the daemon's CPU.
+        """
+        if not self._inbox:
+            loop = asyncio.get_running_loop()
+            wakeup = self._wakeup = loop.create_future()
             due = self.engine.next_due()
-            timeout = None if due is None else max(0.0, due - self.clock())
+            timer = None if due is None else loop.call_later(due - self.clock(), _wake, wakeup)
             try:
-                async with asyncio.timeout(timeout):
-                    first = await self._inbox.get()
-            except TimeoutError:
+                await wakeup
+            finally:
+                self._wakeup = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._inbox:
                 return []
-            batch = [first]
-        else:
-            batch = []
-        while not self._inbox.empty():
-            batch.append(self._inbox.get_nowait())
+        batch = list(self._inbox)
+        self._inbox.clear()
         return batch
 
     def _apply(self, item: _Submission) -> _Outcome:
@@ -423,6 +436,11 @@ class RouterCore:
                     listener(effect)
                 except Exception:  # one broken listener must not stop the others
                     log.exception("effect listener %r failed", listener)
+
+
+def _wake(waiting: asyncio.Future[None] | None) -> None:
+    if waiting is not None and not waiting.done():
+        waiting.set_result(None)
 
 
 def new_contact_id() -> str:
