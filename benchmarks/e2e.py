@@ -1,8 +1,11 @@
 """End to end over MQTT and HTTP: a contact submitted -> its offer delivered, beside a bare relay.
 
 Issue 6's figures. Everything is real: Mosquitto from `config/mosquitto.conf` on a free port,
-`router run` in a subprocess, aiomqtt and aiohttp clients in this process. Per transport
-(`--transport mqtt,http`, both by default), targets each with a fresh broker:
+`router run` in a subprocess, and in this process the load generator: the contacts' sender and
+the agents' desks, speaking MQTT through the daemon's own lean client
+(`router.runtime.mqtt_paho`) and HTTP through keep-alive connections (`http_pool.py`), both
+chosen for how little CPU they take from the cores they share with what they measure. Per
+transport (`--transport mqtt,http`, both by default), targets each with a fresh broker:
 
 - **bare**: a minimal relay process (`--relay`, below) that takes each contact and republishes
   it at once as a stub offer on `router/agents/{id}/offers`, through the same broker at QoS 1.
@@ -49,7 +52,8 @@ Run:  .venv/bin/python benchmarks/e2e.py [--quick] [--json] [--transport mqtt,ht
                                          [--rate R] [--agents 100,10000] [--rounds N]
 
 Prints figures, never asserts. The load generator, the desks, the broker and the daemon share
-the machine (2 cores here): read the ratios, not the absolute numbers alone.
+the machine (2 cores here): read the ratios, not the absolute numbers alone. The bare relays
+speak through aiomqtt and aiohttp's server, as a plain relay would.
 """
 
 from __future__ import annotations
