@@ -121,10 +121,7 @@ class RouterMetrics:
 
     # ------------------------------------------------------------ listeners
     def on_timing(self, event: str, seconds: float) -> None:
-        histogram = self.decisions.get(event)
-        if histogram is None:
-            histogram = self.decisions[event] = Histogram(DECISION_BUCKETS)
-        histogram.observe(seconds)
+        _series(self.decisions, event, DECISION_BUCKETS).observe(seconds)
 
     def on_effect(self, effect: Effect) -> None:
         match effect:
@@ -145,11 +142,11 @@ class RouterMetrics:
         if kind in ("queued", "rejected"):
             self._count_arrival(event)
         elif kind == "assigned":
-            _wait_histogram(self.wait, queue).observe(self._answer_wait(event))
+            _series(self.wait, queue).observe(self._answer_wait(event))
         elif kind == "abandoned":
             waited = event.details.get("waited_seconds")
             if isinstance(waited, int | float):
-                _wait_histogram(self.abandon_wait, queue).observe(waited)
+                _series(self.abandon_wait, queue).observe(waited)
         elif kind == "config_replaced":
             self._prepare_queues()
 
@@ -177,8 +174,8 @@ class RouterMetrics:
     def _prepare_queues(self) -> None:
         """Zero series for every queue and channel of the (possibly reloaded) config."""
         for queue in self.core.engine.queues.values():
-            _wait_histogram(self.wait, queue.name)
-            _wait_histogram(self.abandon_wait, queue.name)
+            _series(self.wait, queue.name)
+            _series(self.abandon_wait, queue.name)
             for channel in queue.channels:
                 self.contacts.setdefault(channel, 0)
 
@@ -224,10 +221,13 @@ class Histogram:
         return list(zip(self.labels, map(float, accumulate(self.counts)), strict=True))
 
 
-def _wait_histogram(series: dict[str, Histogram], queue: str) -> Histogram:
-    histogram = series.get(queue)
+def _series(
+    series: dict[str, Histogram], label: str, bounds: Sequence[float] = WAIT_BUCKETS
+) -> Histogram:
+    """The histogram of `label`, made (at zero) the first time it is asked for."""
+    histogram = series.get(label)
     if histogram is None:
-        histogram = series[queue] = Histogram(WAIT_BUCKETS)
+        histogram = series[label] = Histogram(bounds)
     return histogram
 
 
