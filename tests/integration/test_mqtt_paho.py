@@ -304,3 +304,19 @@ async def test_the_lean_reader_notices_the_end_of_the_stream() -> None:
         assert inner._sock is None  # paho closed it: the connection is lost
     finally:
         ours.close()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_flush_writes_what_was_sent_within_the_same_loop_turn(
+    mosquitto: Mosquitto, receiver: aiomqtt.Client
+) -> None:
+    # the core flushes a batch's offers before it syncs the store: they must be on the
+    # socket when `flush` returns, not at the end of the loop turn
+    async with Client(mosquitto.host, mosquitto.port, identifier="flusher", lean=True) as client:
+        client.send("t/flush", b"offer")
+        assert client._client.want_write()  # queued for the end of the turn
+        client.flush()
+        assert not client._client.want_write()
+        client.flush()  # nothing left: nothing happens
+        assert await receive(receiver, 1) == [("t/flush", b"offer")]

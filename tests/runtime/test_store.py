@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from inprocess import Server, example_config, serve_in_process
 
+from router.runtime.core import OFFER_IDS_SKIPPED
+from router.store import Batch, StoreError
 from router.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.asyncio
@@ -108,3 +110,74 @@ async def test_a_contact_id_is_idempotent_after_memory_forgot_it(tmp_path: Path)
         status, body = await _post(server, "old")
         assert (status, body["state"]) == (202, "abandoned")
         assert server.core.engine.contact("old") is None  # nothing new was created
+
+
+class _RecordingStore(SqliteStore):
+    """A real SQLite store that notes when the core writes and syncs it."""
+
+    def __init__(self, path: Path, seen: list[str]) -> None:
+        super().__init__(path)
+        self.seen = seen
+        self.failing_syncs = 0
+
+    def write(self, batch: Batch) -> None:
+        super().write(batch)
+        self.seen.append("write")
+
+    def sync(self) -> None:
+        if self.failing_syncs:
+            self.failing_syncs -= 1
+            raise StoreError("the disk said EIO")
+        super().sync()
+        self.seen.append("sync")
+
+
+async def test_offers_go_out_after_the_commit_and_senders_hear_yes_after_the_sync(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        await server.agent("a1", skills={"support": 5}, capacity={"chat": 1})
+        server.core.add_listener(lambda effect: seen.append(type(effect).__name__))
+        server.core.add_flush_listener(lambda: seen.append("flush"))
+        seen.clear()
+        assert (await _post(server, "c1"))[0] == 202
+        offer = seen.index("SendOffer")
+        assert seen.index("write") < offer < seen.index("flush") < seen.index("sync")
+        # that the sender hears yes only after the sync: the next test, where it fails
+
+
+async def test_a_failed_sync_refuses_the_batch_and_its_retry_finds_the_contact_once(
+    tmp_path: Path,
+) -> None:
+    store = _RecordingStore(tmp_path / "r.db", [])
+    async for server in serve_in_process(store=store):
+        store.failing_syncs = 1
+        status, body = await _post(server, "c1")
+        assert status == 503, body
+        assert "EIO" in body["error"]["message"]
+        deadline = time.monotonic() + 15
+        while (status := (await _post(server, "c1"))[0]) == 503:
+            assert time.monotonic() < deadline, "the router never accepted work again"
+            await asyncio.sleep(0.2)
+        assert status == 202
+        # committed before the sync failed, so the rebuild kept it: the retry found it
+        assert [c.id for c in server.core.engine.contacts.values()] == ["c1"]
+
+
+async def test_offer_ids_after_a_restart_never_repeat_one_an_agent_may_hold(
+    tmp_path: Path,
+) -> None:
+    # offers go out before their batch is synced: after a power cut the store may have
+    # lost the last ones, so a restarted router numbers new offers far past what it kept
+    path = tmp_path / "router.db"
+    async for server in serve_in_process(store=SqliteStore(path)):
+        await server.agent("a1", skills={"support": 5}, capacity={"chat": 5})
+        assert (await _post(server, "c1"))[0] == 202
+        before = server.core.engine.offer_seq
+    async for server in serve_in_process(store=SqliteStore(path)):
+        assert (await _post(server, "c2"))[0] == 202
+        record = server.core.engine.contact("c2")
+        assert record is not None
+        assert record.offer is not None
+        assert int(record.offer.id.removeprefix("of-")) > before + OFFER_IDS_SKIPPED

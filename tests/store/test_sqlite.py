@@ -8,6 +8,7 @@ reopening the file, and fail loudly (StoreError) rather than quietly.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -187,3 +188,37 @@ def test_memory_path_is_one_database_for_both_connections() -> None:
 def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         SqliteStore(tmp_path / "router.db", synchronous="sometimes")
+
+
+@pytest.mark.parametrize("synchronous", ["full", "normal", "off"])
+def test_full_syncs_the_wal_in_sync_not_in_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synchronous: str
+) -> None:
+    # "full" is SQLite's "normal" (no fsync inside COMMIT) plus an fdatasync of the WAL
+    # in `sync`: the same bytes on the disk before anyone hears yes, with the offers
+    # sent in between. "normal" and "off" promise no power cut, so `sync` does nothing.
+    path = tmp_path / "router.db"
+    store = SqliteStore(path, synchronous=synchronous)
+    levels = {"full": 1, "normal": 1, "off": 0}  # PRAGMA synchronous: 0 off, 1 normal
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == levels[synchronous]
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(os.fstat(fd).st_ino))
+    _run_a_day([store], contacts=3)
+    assert synced == []  # `write` alone never syncs
+    store.sync()
+    wal = os.stat(f"{path}-wal").st_ino
+    assert synced == ([wal] if synchronous == "full" else [])
+    store.close()
+
+
+def test_a_failed_sync_is_a_store_error_naming_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "router.db")
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(StoreError, match=r"router\.db cannot sync its WAL: .*Input/output"):
+        store.sync()

@@ -189,6 +189,7 @@ class MqttBridge:
         self._published = 0
         self._dropped = 0
         core.add_listener(self._on_effect)
+        core.add_flush_listener(self._flush)
 
     # ------------------------------------------------------------ figures
     @property
@@ -529,6 +530,10 @@ class MqttBridge:
             self._enqueue(topic, body)
         else:
             self._enqueue(f"{self.prefix}/events", effect.to_json())
+
+    def _flush(self) -> None:
+        if self._sender is not None:
+            self._sender.flush()
 
     def _enqueue(self, topic: str, body: Mapping[str, Any]) -> None:
         self._seq += 1

@@ -222,7 +222,12 @@ class Client(aiomqtt.Client):
             super()._on_socket_register_write(client, userdata, sock)
         elif not self._flush_due:
             self._flush_due = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what `send` queued now rather than at the end of the loop turn."""
+        if self._flush_due:
+            self._flush()
 
     def _flush(self) -> None:
         self._flush_due = False

@@ -68,7 +68,14 @@ class Store(Protocol):
         ...
 
     def write(self, batch: Batch) -> None:
-        """Write the batch in one transaction, durably; `StoreError` when it cannot."""
+        """Commit the batch in one transaction; `StoreError` when it cannot.
+
+        Once it returns the batch survives a crash of the process; `sync` makes it
+        survive a power cut as well (as far as the store's setting promises)."""
+        ...
+
+    def sync(self) -> None:
+        """Make every committed batch durable; `StoreError` when it cannot."""
         ...
 
     def find_contact(self, contact_id: str) -> bytes | None:

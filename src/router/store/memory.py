@@ -44,6 +44,9 @@ class MemoryStore:
         row = self.contacts.get(contact_id)
         return row[2] if row else None
 
+    def sync(self) -> None:
+        pass
+
     def probe(self) -> None:
         pass
 

@@ -8,13 +8,21 @@ history), then are deleted; on start only live contacts and the newest
 finished ones are read, so restart time follows what is live, not the
 history (no separate snapshot is needed: the rows are the snapshot).
 
-`synchronous = "full"` (the default) syncs the WAL on every commit: an
-acknowledged event survives a power cut. "normal" survives a crash of the
-process but not of the machine; "off" leaves it to the OS.
+A write is in two steps. `write` commits the batch: from then on it survives a
+crash of the process (the WAL is in the OS's hands). `sync` puts it on the disk:
+with `synchronous = "full"` (the default) it survives a power cut too. The core
+sends a batch's offers between the two steps and answers its senders only after
+the second (`router.runtime.core`), so the fsync, 0.25-0.3 ms here, is no longer
+on an offer's path. SQLite itself runs at "normal" then (its WAL synced only
+before checkpoints), and `sync` does the fdatasync of the WAL that "full" would
+have done inside the commit: the same bytes on the disk at the same point
+before anyone hears yes. "normal" survives a crash of the process but not of
+the machine, and `sync` does nothing; "off" leaves it all to the OS.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import uuid
@@ -92,7 +100,9 @@ class SqliteStore:
         try:
             self._db = self._connect()
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            # "full" is SQLite's "normal" plus `sync` (module docstring)
+            sqlite_synchronous = "normal" if synchronous == "full" else synchronous
+            self._db.execute(f"PRAGMA synchronous={sqlite_synchronous.upper()}")
             self._db.executescript(_SCHEMA)
             self._check_version()
             self._rev = self._db.execute("SELECT coalesce(max(rev), 0) FROM contacts").fetchone()[0]
@@ -101,7 +111,13 @@ class SqliteStore:
                 # shared-cache tables lock out readers while the writer writes, and
                 # busy_timeout does not wait on those locks: read what is there instead
                 self._reader.execute("PRAGMA read_uncommitted=1")
-        except sqlite3.Error as exc:
+            # the WAL exists from the first read above until the last connection closes
+            self._wal = (
+                os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
+                if synchronous == "full" and not self._uri
+                else None
+            )
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         self._writes = 0
 
@@ -194,11 +210,21 @@ class SqliteStore:
             self._rollback()
             raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
 
+    def sync(self) -> None:
+        """Put what `write` committed on the disk (with "full"): it survives a power cut."""
+        if self._wal is None:
+            return
+        try:
+            os.fdatasync(self._wal)
+        except OSError as exc:
+            raise StoreError(f"the store {self.path} cannot sync its WAL: {exc}") from exc
+
     def probe(self) -> None:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(_UPSERT_META, ("probe", str(time.time()).encode()))
             self._db.execute("COMMIT")
+            self.sync()
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
@@ -211,5 +237,8 @@ class SqliteStore:
             pass  # the transaction is gone with the error; nothing was written
 
     def close(self) -> None:
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
         self._reader.close()
         self._db.close()

@@ -1,7 +1,7 @@
 """The web pages' share of the engine's effects: one bounded queue per browser.
 
 The core calls every effect listener synchronously from its single writer,
-after the batch is durable (`RouterCore.add_listener`, the same fan-out the
+once the batch is committed (`RouterCore.add_listener`, the same fan-out the
 MQTT bridge and the metrics use). `Hub.on_effect` is that listener for the
 pages: it only looks up who cares and appends ready-encoded messages to their
 queues with `put_nowait`, so a browser never makes the core wait. A queue that
