@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from inprocess import Server, example_config, serve_in_process
 
-from router.runtime.core import OFFER_IDS_SKIPPED
+from router.runtime.core import EARLY_FLUSH_EVENTS, OFFER_IDS_SKIPPED
 from router.store import Batch, StoreError
 from router.store.sqlite import SqliteStore
 
@@ -145,6 +145,21 @@ async def test_offers_go_out_after_the_commit_and_senders_hear_yes_after_the_syn
         offer = seen.index("SendOffer")
         assert seen.index("write") < offer < seen.index("flush") < seen.index("sync")
         # that the sender hears yes only after the sync: the next test, where it fails
+
+
+async def test_a_large_batch_leaves_its_writes_to_the_end_of_the_loop_turn(
+    tmp_path: Path,
+) -> None:
+    # many events in one batch: the loop is behind, and keeps its core through the sync
+    seen: list[str] = []
+    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        server.core.add_flush_listener(lambda: seen.append("flush"))
+        seen.clear()
+        many = EARLY_FLUSH_EVENTS + 1
+        await asyncio.gather(*(server.core.keep(f"k{n}", b"v") for n in range(many)))
+        assert seen == ["write", "sync"]
+        await server.core.keep("one", b"v")
+        assert seen == ["write", "sync", "write", "flush", "sync"]
 
 
 async def test_a_failed_sync_refuses_the_batch_and_its_retry_finds_the_contact_once(
