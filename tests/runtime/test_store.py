@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from inprocess import Server, example_config, serve_in_process
 
+from router.runtime import core as core_module
 from router.runtime.core import EARLY_FLUSH_EVENTS, OFFER_IDS_SKIPPED
 from router.store import Batch, StoreError
 from router.store.sqlite import SqliteStore
@@ -196,3 +197,55 @@ async def test_offer_ids_after_a_restart_never_repeat_one_an_agent_may_hold(
         assert record is not None
         assert record.offer is not None
         assert int(record.offer.id.removeprefix("of-")) > before + OFFER_IDS_SKIPPED
+
+
+async def test_agents_answers_wait_to_share_the_next_new_contacts_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one fsync per contact, not one per event: a batch with no new contact in it is
+    # committed and sent out at once, and answered when a later sync covers it
+    monkeypatch.setattr(core_module, "SYNC_HOLD_SECONDS", 3600.0)
+    seen: list[str] = []
+    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        server.core.add_listener(lambda effect: seen.append(type(effect).__name__))
+        seen.clear()
+        agent = asyncio.create_task(
+            server.call("PUT", "/v1/agents/a1", json={"skills": {"support": 5}})
+        )
+        while "write" not in seen:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.1)
+        assert not agent.done()  # committed, not yet synced: not yet answered
+        assert "sync" not in seen
+        assert (await _post(server, "c1"))[0] == 202
+        assert (await agent)[0] == 200
+        assert seen.count("write") == 2
+        assert seen.count("sync") == 1  # the contact's sync covered the agent's change
+
+
+async def test_a_held_answer_is_synced_and_sent_within_the_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core_module, "SYNC_HOLD_SECONDS", 0.05)
+    seen: list[str] = []
+    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        seen.clear()
+        status, body = await server.call("PUT", "/v1/agents/a1", json={"skills": {"x": 1}})
+        assert status == 200, body
+        assert seen == ["write", "sync"]  # nothing else came: the hold's timer synced it
+
+
+async def test_a_held_answer_is_synced_when_the_router_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core_module, "SYNC_HOLD_SECONDS", 3600.0)
+    seen: list[str] = []
+    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        seen.clear()
+        agent = asyncio.create_task(server.core.keep("note", b"kept"))
+        while "write" not in seen:
+            await asyncio.sleep(0.001)
+        server.core.stop_accepting()
+        await server.core.drained()
+        await agent
+        assert seen == ["write", "sync"]

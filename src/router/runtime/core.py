@@ -16,7 +16,12 @@ may travel during the fsync: 0.25-0.3 ms here, which `benchmarks/e2e.py` saw
 come off the HTTP p50 whole (0.97 to 0.71 ms, session 17). Only a power cut in
 between could leave an agent holding an offer the store forgot, whose sender
 never heard yes and sends again; offer ids restart past any such offer
-(`OFFER_IDS_SKIPPED`). When the store
+(`OFFER_IDS_SKIPPED`). A batch with a new contact in it is synced at once, as a
+gateway (or a carrier's webhook, with a caller on the line) waits on it; the
+submitters of other batches (agents' answers and completions, admins' changes,
+timers) wait up to `SYNC_HOLD_SECONDS` for a sync that covers them, so that a
+contact's three commits (arrival, accept, complete) stop the loop in an fsync
+once rather than three times. When the store
 cannot write, the batch is refused (`StoreUnavailable`, HTTP 503), the engine
 is rebuilt from what the store holds, and new events are refused until a
 probe write succeeds again.
@@ -40,6 +45,7 @@ thread: they are long (a probe may wait out another process's lock), and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import secrets
@@ -87,6 +93,11 @@ RestoreListener = Callable[[Mapping[str, bytes]], None]
 #: cores while the loop waited on the disk, and the loop then waited for a core (the HTTP
 #: routing peak fell 8 %, 5,460-5,690 against 6,050-6,260 contacts/s; session 17)
 EARLY_FLUSH_EVENTS = 4
+
+#: how long the submitters of a batch without a new contact (agents' answers and
+#: completions, admins' changes, timers) may wait to share the next new contact's sync:
+#: one fsync per contact instead of one per event, each 0.25-0.3 ms with the loop stopped
+SYNC_HOLD_SECONDS = 0.005
 
 #: a restored engine's offer ids start this far past the stored count: offers go out
 #: before their batch is synced, so after a power cut an agent may hold an offer of a
@@ -165,6 +176,10 @@ class RouterCore:
         self.started = asyncio.Event()
         #: a batch is being applied and written
         self._working = False
+        #: committed and sent out; their submitters are answered once a sync covers them
+        self._unsynced: list[_Outcome] = []
+        #: when they are synced at the latest, if no new contact's batch syncs them first
+        self._sync_by = 0.0
         # loading the store, the write after a restore and probing a failed store are long:
         # a thread of its own, so the loop answers meanwhile; commits are short and run on
         # the loop (module docstring)
@@ -268,9 +283,14 @@ class RouterCore:
                 if self.store_problem is not None:
                     await self._wait_for_store()
                     continue
-                batch = await self._next_batch()
+                batch = await self._next_batch(self._sync_by if self._unsynced else None)
                 self._working = True
                 try:
+                    if not batch and self._unsynced and self._sync_due():
+                        await self._sync_and_answer()
+                        due = self.engine.next_due()
+                        if due is None or due > self.clock():
+                            continue
                     outcomes = [self._apply(item) for item in batch]
                     if not batch:
                         outcomes.append(self._apply_tick())
@@ -279,6 +299,15 @@ class RouterCore:
                     self._working = False
         finally:
             self._accepting = False
+            if self._unsynced and self.store_problem is None:
+                with contextlib.suppress(StoreError):  # then they hear NotRunning below
+                    self._answer_synced()
+            for outcome in self._unsynced:
+                if outcome.item is not None and not outcome.item.done.done():
+                    outcome.item.done.set_exception(
+                        NotRunning("the router stopped before this event was stored")
+                    )
+            self._unsynced = []
             while self._inbox:
                 item = self._inbox.popleft()
                 if not item.done.done():
@@ -336,7 +365,8 @@ class RouterCore:
         return kept, effects
 
     async def _commit(self, outcomes: list[_Outcome]) -> None:
-        """Commit the batch, carry out its effects, sync it, then answer its submitters."""
+        """Commit the batch and carry out its effects; then sync and answer its submitters,
+        at once if a new contact's sender waits, else within `SYNC_HOLD_SECONDS`."""
         store = self.store
         if store is not None:
             meta = {k: v for o in outcomes if o.item is not None for k, v in o.item.meta.items()}
@@ -344,22 +374,44 @@ class RouterCore:
             try:
                 store.write(batch)
             except StoreError as error:
+                await self._sync_and_answer()  # what was committed before keeps its yes
                 await self._store_failed(str(error), outcomes)
                 return
         for outcome in outcomes:
             self._dispatch(outcome.effects)
-        if store is not None:
-            if len(outcomes) <= EARLY_FLUSH_EVENTS:
-                self._flush()  # the offers travel during the fsync
-            try:
-                store.sync()
-            except StoreError as error:
-                # the effects are out, and the rebuild reads the batch back (it was
-                # committed): the engine goes on agreeing with what agents were sent,
-                # while the submitters hear no and send again (ids make it idempotent)
-                await self._store_failed(str(error), outcomes)
-                return
-        for outcome in outcomes:
+        if len(outcomes) <= EARLY_FLUSH_EVENTS:
+            self._flush()  # the offers travel during the fsync
+        if not self._unsynced:
+            self._sync_by = self.clock() + SYNC_HOLD_SECONDS
+        self._unsynced.extend(outcomes)
+        if (
+            store is None
+            or any(_new_contact(outcome) for outcome in outcomes)
+            or self._sync_due()
+        ):
+            await self._sync_and_answer()
+
+    def _sync_due(self) -> bool:
+        return not self._accepting or self.clock() >= self._sync_by
+
+    async def _sync_and_answer(self) -> None:
+        """Sync every committed batch, then answer their submitters."""
+        if not self._unsynced:
+            return
+        try:
+            self._answer_synced()
+        except StoreError as error:
+            # the effects are out, and the rebuild reads the batches back (they were
+            # committed): the engine goes on agreeing with what agents were sent,
+            # while the submitters hear no and send again (ids make it idempotent)
+            unsynced, self._unsynced = self._unsynced, []
+            await self._store_failed(str(error), unsynced)
+
+    def _answer_synced(self) -> None:
+        if self.store is not None:
+            self.store.sync()
+        unsynced, self._unsynced = self._unsynced, []
+        for outcome in unsynced:
             if outcome.item is None or outcome.item.done.done():
                 continue
             if outcome.error is not None:
@@ -409,13 +461,14 @@ class RouterCore:
     def stop_accepting(self) -> None:
         """Refuse new events (draining); those already in the inbox are still applied."""
         self._accepting = False
+        _wake(self._wakeup)  # what waits for a sync is synced now
 
     async def drained(self) -> None:
         """Wait until the inbox is empty and the last batch is kept and answered."""
-        while self._inbox or self._working:
+        while self._inbox or self._working or self._unsynced:
             await asyncio.sleep(0.01)
 
-    async def _next_batch(self) -> list[_Submission]:
+    async def _next_batch(self, sync_by: float | None) -> list[_Submission]:
         """Every waiting submission, or [] when the next timer is due first.
 
         One future and one timer handle per wait: `asyncio.Queue.get` under
@@ -427,6 +480,8 @@ class RouterCore:
             loop = asyncio.get_running_loop()
             wakeup = self._wakeup = loop.create_future()
             due = self.engine.next_due()
+            if sync_by is not None and (due is None or sync_by < due):
+                due = sync_by
             timer = None if due is None else loop.call_later(due - self.clock(), _wake, wakeup)
             try:
                 await wakeup
@@ -484,6 +539,11 @@ class RouterCore:
                     listener(effect)
                 except Exception:  # one broken listener must not stop the others
                     log.exception("effect listener %r failed", listener)
+
+
+def _new_contact(outcome: _Outcome) -> bool:
+    """A new contact's sender waits on it: a gateway, or a carrier's webhook with a caller."""
+    return outcome.item is not None and isinstance(outcome.item.event, ContactArrived)
 
 
 def _write_durably(store: Store, batch: Batch) -> None:
