@@ -384,11 +384,7 @@ class RouterCore:
         if not self._unsynced:
             self._sync_by = self.clock() + SYNC_HOLD_SECONDS
         self._unsynced.extend(outcomes)
-        if (
-            store is None
-            or any(_new_contact(outcome) for outcome in outcomes)
-            or self._sync_due()
-        ):
+        if store is None or any(_new_contact(outcome) for outcome in outcomes) or self._sync_due():
             await self._sync_and_answer()
 
     def _sync_due(self) -> bool:
