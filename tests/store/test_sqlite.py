@@ -222,3 +222,18 @@ def test_a_failed_sync_is_a_store_error_naming_the_store(
     monkeypatch.setattr(os, "fdatasync", failing)
     with pytest.raises(StoreError, match=r"router\.db cannot sync its WAL: .*Input/output"):
         store.sync()
+
+
+def test_a_lookup_never_waits_for_a_write_in_another_thread(tmp_path: Path) -> None:
+    # lookups go through the writer's connection (its cache stays warm), or through the
+    # reader's while a write holds the writer's: either way they find the same, at once
+    store = SqliteStore(tmp_path / "router.db")
+    _run_a_day([store], contacts=5)
+    found = store.find_contact("c1")
+    assert found is not None
+    assert store.find_contact("c-never") is None
+    with store._writing:  # as a restore's write in the store thread holds it
+        assert store.find_contact("c1") == found
+        assert store.find_contact("c-never") is None
+    _run_a_day([store], contacts=5)  # and writing afterwards still works
+    store.close()

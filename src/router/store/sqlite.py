@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -120,6 +121,8 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         self._writes = 0
+        #: held while the writer's connection writes (`find_contact`)
+        self._writing = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -168,16 +171,32 @@ class SqliteStore:
         )
 
     def find_contact(self, contact_id: str) -> bytes | None:
+        # Through the writer's connection when it is free: its page cache stays warm
+        # across its own commits, while the reader's is dropped after every commit it
+        # did not make, so each lookup read the index again from the OS (a new contact's
+        # id at 300/s with 10,000 agents: 30 µs median in the daemon, 22 µs this way).
+        # While a write in the store thread holds the writer's (a restore, a probe), it
+        # reads through the reader's, and the loop does not wait.
+        free = self._writing.acquire(blocking=False)
         try:
-            row = self._reader.execute(
-                "SELECT document FROM contacts WHERE id = ?", (contact_id,)
-            ).fetchone()
+            row = (
+                (self._db if free else self._reader)
+                .execute("SELECT document FROM contacts WHERE id = ?", (contact_id,))
+                .fetchone()
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the store {self.path}: {exc}") from exc
+        finally:
+            if free:
+                self._writing.release()
         return row[0] if row else None
 
     # ------------------------------------------------------------ writing
     def write(self, batch: Batch) -> None:
+        with self._writing:
+            self._write(batch)
+
+    def _write(self, batch: Batch) -> None:
         db = self._db
         self._rev += 1
         rev, now = self._rev, time.time()
@@ -220,14 +239,15 @@ class SqliteStore:
             raise StoreError(f"the store {self.path} cannot sync its WAL: {exc}") from exc
 
     def probe(self) -> None:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(_UPSERT_META, ("probe", str(time.time()).encode()))
-            self._db.execute("COMMIT")
-            self.sync()
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
+        with self._writing:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(_UPSERT_META, ("probe", str(time.time()).encode()))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
+        self.sync()
 
     def _rollback(self) -> None:
         try:
