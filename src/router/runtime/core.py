@@ -101,8 +101,8 @@ SYNC_HOLD_SECONDS = 0.005
 
 #: a restored engine's offer ids start this far past the stored count: offers go out
 #: before their batch is synced, so after a power cut an agent may hold an offer of a
-#: batch the store lost, whose id must not come back for another contact. One batch is
-#: at most `max_pending_events` events, each with a few offers at most.
+#: batch the store lost, whose id must not come back for another contact. What can be
+#: unsynced at once (a batch, or `SYNC_HOLD_SECONDS` of them) holds far fewer offers.
 OFFER_IDS_SKIPPED = 1_000_000
 
 #: how often a failed store is tried again
