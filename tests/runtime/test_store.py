@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,19 @@ class _RecordingStore(SqliteStore):
         self.seen.append("sync")
 
 
+async def _recorded(tmp_path: Path) -> AsyncIterator[tuple[Server, list[str]]]:
+    """A router on a `_RecordingStore`, and what it noted, from a clean slate."""
+    seen: list[str] = []
+    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        seen.clear()  # the start's own writes
+        yield server, seen
+
+
+async def _until_written(seen: list[str]) -> None:
+    while "write" not in seen:
+        await asyncio.sleep(0.001)
+
+
 async def test_offers_go_out_after_the_commit_and_senders_hear_yes_after_the_sync(
     tmp_path: Path,
 ) -> None:
@@ -205,15 +219,11 @@ async def test_agents_answers_wait_to_share_the_next_new_contacts_sync(
     # one fsync per contact, not one per event: a batch with no new contact in it is
     # committed and sent out at once, and answered when a later sync covers it
     monkeypatch.setattr(core_module, "SYNC_HOLD_SECONDS", 3600.0)
-    seen: list[str] = []
-    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
-        server.core.add_listener(lambda effect: seen.append(type(effect).__name__))
-        seen.clear()
+    async for server, seen in _recorded(tmp_path):
         agent = asyncio.create_task(
             server.call("PUT", "/v1/agents/a1", json={"skills": {"support": 5}})
         )
-        while "write" not in seen:
-            await asyncio.sleep(0.001)
+        await _until_written(seen)
         await asyncio.sleep(0.1)
         assert not agent.done()  # committed, not yet synced: not yet answered
         assert "sync" not in seen
@@ -227,9 +237,7 @@ async def test_a_held_answer_is_synced_and_sent_within_the_hold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(core_module, "SYNC_HOLD_SECONDS", 0.05)
-    seen: list[str] = []
-    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
-        seen.clear()
+    async for server, seen in _recorded(tmp_path):
         status, body = await server.call("PUT", "/v1/agents/a1", json={"skills": {"x": 1}})
         assert status == 200, body
         assert seen == ["write", "sync"]  # nothing else came: the hold's timer synced it
@@ -239,12 +247,9 @@ async def test_a_held_answer_is_synced_when_the_router_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(core_module, "SYNC_HOLD_SECONDS", 3600.0)
-    seen: list[str] = []
-    async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
-        seen.clear()
+    async for server, seen in _recorded(tmp_path):
         agent = asyncio.create_task(server.core.keep("note", b"kept"))
-        while "write" not in seen:
-            await asyncio.sleep(0.001)
+        await _until_written(seen)
         server.core.stop_accepting()
         await server.core.drained()
         await agent
