@@ -97,7 +97,12 @@ from router.model import (
     RoutingSettings,
 )
 from router.store import MemoryStore, batch_of, engine_state
-from router.store.codec import agent_document, contact_document, figures_document
+from router.store.codec import (
+    agent_document,
+    contact_document,
+    counters_document,
+    figures_document,
+)
 from router.testing import RouterHarness
 
 # ------------------------------------------------------------------ configs
@@ -503,7 +508,16 @@ def _fingerprint(engine: Engine) -> Any:
         engine.config,
         len(engine.timers),
         sorted(
-            (name, c.waiting, c.arrived, c.answered, c.handled)
+            (
+                name,
+                c.waiting,
+                c.arrived,
+                c.answered,
+                c.answered_in_sla,
+                c.abandoned,
+                c.handled,
+                c.answer_wait_sum,
+            )
             for name, c in engine.counters.items()
         ),
     )
@@ -907,7 +921,9 @@ class RouterMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         """The process dies and a new one restores the engine from what the store was given."""
         self.clean = False
-        self.store.write(batch_of(self.engine, self.engine.take_changes(), with_queues=True))
+        # only what changed, as the daemon writes after every batch: a counter the engine
+        # forgot to mark as moved comes back stale and fails the comparison below
+        self.store.write(batch_of(self.engine, self.engine.take_changes()))
         old = self.engine
         loaded = self.store.load(old.config.routing.finished_contacts_kept)
         engine, effects = restore(old.config, self.h.plugins, engine_state(loaded), self.h.clock)
@@ -1171,6 +1187,7 @@ def _durable_view(engine: Engine) -> Any:
         "joined": dict(engine.joined),
         "last agent by thread": dict(engine.last_agent_by_thread),
         "figures": figures,
+        "counters": {name: counters_document(c) for name, c in engine.counters.items()},
         # a retired queue no contact is in any more does nothing; a restore may drop it
         "queues": {
             name: replace(queue, channels=tuple(sorted(channels[name])))

@@ -23,6 +23,8 @@ class Changes:
     joined: dict[str, str] = field(default_factory=dict)
     #: the queue settings changed (a reload): the store keeps them for contacts in retired queues
     queues: bool = False
+    #: names of queues whose kept counters (arrived, answered, handled, ...) moved
+    counters: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.contacts or self.agents or self.joined or self.queues)
+        return bool(self.contacts or self.agents or self.joined or self.queues or self.counters)

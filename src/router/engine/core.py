@@ -97,7 +97,7 @@ class Engine:
         self.offer_seq = 0
         self._effects: list[Effect] = []
         #: what changed since the host last took it (see `take_changes`)
-        self.changes = Changes()
+        self.changes = Changes(counters=set(self.counters))
 
     # ------------------------------------------------------------------ API
     def handle(self, event: Event, now: float) -> list[Effect]:
@@ -329,6 +329,7 @@ class Engine:
             boost += value
         record.priority = record.contact.priority + queue.priority + boost
         self.counters[queue_name].entered(record)
+        self.changes.counters.add(queue_name)
         self.arm_escalations(record)
         self.matcher.push_waiting(record)
         details: dict[str, Any] = {"priority": record.priority}
@@ -405,6 +406,7 @@ class Engine:
         counters = self.counters[record.queue]
         counters.left()
         counters.answered_after(wait, self.queues[record.queue].sla_seconds)
+        self.changes.counters.add(record.queue)
         if record.customer is not None:
             self.customers.set_last_agent(record.customer, record.seq, agent.id)
         if record.contact.thread_id is not None:
@@ -479,6 +481,7 @@ class Engine:
         record.outcome = outcome
         record.csat = csat
         self.counters[record.queue].handled += 1
+        self.changes.counters.add(record.queue)
         wrapup = self.queues[record.queue].wrapup_seconds
         if wrapup > 0:
             record.state = ContactState.WRAPUP
@@ -523,6 +526,7 @@ class Engine:
         counters = self.counters[record.queue]
         counters.left()
         counters.abandoned += 1
+        self.changes.counters.add(record.queue)
         self.publish(
             "abandoned", record, details={"waited_seconds": self.now - record.entered_queue_at}
         )
@@ -633,7 +637,9 @@ class Engine:
         self.customers.history_limit = config.routing.history_per_customer
         self._active_queues = {q.name: frozenset(q.channels) for q in config.queues}
         for name in queues:
-            self.counters.setdefault(name, QueueCounters(name))
+            if name not in self.counters:
+                self.counters[name] = QueueCounters(name)
+                self.changes.counters.add(name)  # kept, as every queue's, even at zero
         exclusive = config.routing.exclusive_channels
         self.waiting = WaitingContacts(config.routing.aging_seconds)
         placements = self.available.placements

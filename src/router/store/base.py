@@ -43,6 +43,8 @@ class Batch:
     joined: dict[str, str] = field(default_factory=dict)
     #: the engine's running counts (always written: they change with nearly every event)
     figures: bytes = b"{}"
+    #: (queue name, document) of the queues whose counters moved
+    counters: list[tuple[str, bytes]] = field(default_factory=list)
     #: the queue settings, when they changed (a reload, or the first write)
     queues: bytes | None = None
     #: other named documents the runtime keeps (token rotations)
@@ -55,6 +57,8 @@ class Loaded:
 
     figures: bytes | None = None
     queues: bytes | None = None
+    #: every queue's counters document written since the store had them
+    counters: list[bytes] = field(default_factory=list)
     #: every live contact and the newest finished ones, in no particular order
     contacts: list[bytes] = field(default_factory=list)
     agents: list[bytes] = field(default_factory=list)
@@ -111,11 +115,20 @@ def batch_of(
     queues = None
     if changes.queues or with_queues:
         queues = codec.dumps_list(codec.queues_document(engine.queues.values()))
+    # every queue's with `with_queues` (after a restore): a store from before the counters
+    # had documents of their own keeps them only in the figures, which this batch replaces
+    moved = engine.counters.keys() if with_queues else changes.counters
+    counters = [
+        (name, codec.dumps(codec.counters_document(engine.counters[name])))
+        for name in moved
+        if name in engine.counters
+    ]
     return Batch(
         contacts=contacts,
         agents=agents,
         joined=dict(changes.joined),
         figures=codec.dumps(codec.figures_document(engine)),
+        counters=counters,
         queues=queues,
         meta=meta or {},
     )
@@ -131,4 +144,5 @@ def engine_state(loaded: Loaded) -> EngineState:
         contacts=(codec.loads(raw) for raw in loaded.contacts),
         agents=(codec.loads(raw) for raw in loaded.agents),
         joined=loaded.joined,
+        counters=[codec.loads(raw) for raw in loaded.counters],
     )

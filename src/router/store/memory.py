@@ -9,6 +9,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.figures: bytes | None = None
         self.queues: bytes | None = None
+        self.counters: dict[str, bytes] = {}
         #: id → (write number, live, document): the write number orders finished contacts
         self.contacts: dict[str, tuple[int, bool, bytes]] = {}
         self.agents: dict[str, bytes] = {}
@@ -23,6 +24,7 @@ class MemoryStore:
         return Loaded(
             figures=self.figures,
             queues=self.queues,
+            counters=list(self.counters.values()),
             contacts=[document for _, _, document in kept],
             agents=list(self.agents.values()),
             joined=dict(self.joined),
@@ -36,6 +38,7 @@ class MemoryStore:
         self.agents.update(batch.agents)
         self.joined.update(batch.joined)
         self.figures = batch.figures
+        self.counters.update(batch.counters)
         self.meta.update(batch.meta)
         if batch.queues is not None:
             self.queues = batch.queues
