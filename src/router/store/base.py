@@ -119,9 +119,7 @@ def batch_of(
     # had documents of their own keeps them only in the figures, which this batch replaces
     moved = engine.counters.keys() if with_queues else changes.counters
     counters = [
-        (name, codec.dumps(codec.counters_document(engine.counters[name])))
-        for name in moved
-        if name in engine.counters
+        (name, codec.dumps(codec.counters_document(engine.counters[name]))) for name in moved
     ]
     return Batch(
         contacts=contacts,
