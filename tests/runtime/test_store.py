@@ -153,12 +153,16 @@ async def test_offers_go_out_after_the_commit_and_senders_hear_yes_after_the_syn
     seen: list[str] = []
     async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
         await server.agent("a1", skills={"support": 5}, capacity={"chat": 1})
-        server.core.add_listener(lambda effect: seen.append(type(effect).__name__))
-        server.core.add_flush_listener(lambda: seen.append("flush"))
+        server.core.add_listener(lambda effect: seen.append(f"observed {type(effect).__name__}"))
+        server.core.add_sender(
+            lambda effect: seen.append(type(effect).__name__), lambda: seen.append("flush")
+        )
         seen.clear()
         assert (await _post(server, "c1"))[0] == 202
         offer = seen.index("SendOffer")
         assert seen.index("write") < offer < seen.index("flush") < seen.index("sync")
+        # the observers (metrics, web pages) come after the flush, off the offer's path
+        assert seen.index("flush") < seen.index("observed SendOffer") < seen.index("sync")
         # that the sender hears yes only after the sync: the next test, where it fails
 
 
@@ -168,7 +172,7 @@ async def test_a_large_batch_leaves_its_writes_to_the_end_of_the_loop_turn(
     # many events in one batch: the loop is behind, and keeps its core through the sync
     seen: list[str] = []
     async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
-        server.core.add_flush_listener(lambda: seen.append("flush"))
+        server.core.add_sender(lambda effect: None, lambda: seen.append("flush"))
         seen.clear()
         many = EARLY_FLUSH_EVENTS + 1
         await asyncio.gather(*(server.core.keep(f"k{n}", b"v") for n in range(many)))

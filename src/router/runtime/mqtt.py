@@ -188,8 +188,7 @@ class MqttBridge:
         self._deadlettered = 0
         self._published = 0
         self._dropped = 0
-        core.add_listener(self._on_effect)
-        core.add_flush_listener(self._flush)
+        core.add_sender(self._on_effect, self._flush)
 
     # ------------------------------------------------------------ figures
     @property
