@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -289,4 +290,59 @@ def test_a_store_that_kept_the_counters_in_the_figures_is_read_and_upgraded(
     assert b"counters" not in loaded.figures
     again, _ = restore(h.engine.config, h.plugins, engine_state(loaded), h.clock)
     assert again.counters["support"].arrived == 7
+    store.close()
+
+
+def _contact_batch(*ids: str) -> Batch:
+    return Batch(contacts=[StoredContact(contact_id, True, b"{}") for contact_id in ids])
+
+
+def test_the_id_filter_answers_new_ids_without_a_read_and_stored_ones_with_one(
+    tmp_path: Path,
+) -> None:
+    first = SqliteStore(tmp_path / "r.db")
+    first.write(_contact_batch(*(f"c{n}" for n in range(100))))
+    first.close()
+    store = SqliteStore(tmp_path / "r.db")
+    store._indexer.join(10)  # built from what the file holds
+    store.write(_contact_batch("written-since"))
+    reads: list[str] = []
+    for connection in (store._db, store._reader):
+        connection.set_trace_callback(reads.append)
+    assert store.find_contact("never-written") is None
+    assert reads == []
+    for contact_id in ("c0", "c99", "written-since"):
+        assert store.find_contact(contact_id) == b"{}"
+    assert len(reads) == 3
+    store.close()
+
+
+def test_ids_written_while_the_filter_is_built_are_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = SqliteStore(tmp_path / "r.db")
+    first.write(_contact_batch("before"))
+    first.close()
+    stores: list[SqliteStore] = []
+
+    class WrittenMeanwhile(sqlite_module.IdFilter):
+        # the store writes a contact while the filter reads the ids: after the
+        # snapshot the read sees, so only the list kept meanwhile has it
+        def add(self, contact_id: str) -> None:
+            if contact_id == "before":
+                while not stores:
+                    time.sleep(0.001)
+                stores[0].write(_contact_batch("meanwhile"))
+            super().add(contact_id)
+
+    monkeypatch.setattr(sqlite_module, "IdFilter", WrittenMeanwhile)
+    store = SqliteStore(tmp_path / "r.db")
+    stores.append(store)
+    store._indexer.join(10)
+    assert store._ids is not None  # the filter answers from here on
+    reads: list[str] = []
+    store._db.set_trace_callback(reads.append)
+    assert store.find_contact("meanwhile") == b"{}"
+    assert store.find_contact("before") == b"{}"
+    assert len(reads) == 2
     store.close()

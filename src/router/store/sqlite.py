@@ -8,7 +8,9 @@ queues they were 6 KB, a third of an arrival's encoding and write. Finished cont
 `retention_days` after they finished (lookups, idempotency, customer
 history), then are deleted; on start only live contacts and the newest
 finished ones are read, so restart time follows what is live, not the
-history (no separate snapshot is needed: the rows are the snapshot).
+history (no separate snapshot is needed: the rows are the snapshot). A Bloom
+filter of every stored contact id (`router.store.idfilter`), built in a thread
+after opening, answers most lookups of a new contact's id without a read.
 
 A write is in two steps. `write` commits the batch: from then on it survives a
 crash of the process (the WAL is in the OS's hands). `sync` puts it on the disk:
@@ -24,6 +26,7 @@ the machine, and `sync` does nothing; "off" leaves it all to the OS.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -32,6 +35,9 @@ import uuid
 from pathlib import Path
 
 from router.store.base import Batch, Loaded, StoreError
+from router.store.idfilter import IdFilter
+
+log = logging.getLogger("router.store")
 
 #: 2: each queue's counters in `counters`, no longer inside the figures document. A
 #: store of version 1 is read (its counters from the figures) and marked 2; a router
@@ -131,8 +137,19 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         self._writes = 0
-        #: held while the writer's connection writes (`find_contact`)
+        #: held while the writer's connection writes (`find_contact`), and while the
+        #: id filter takes what was written as it was built
         self._writing = threading.Lock()
+        #: every stored contact's id, once built; until then lookups read the store
+        self._ids: IdFilter | None = None
+        #: ids written while the filter is built, for it to take in when done
+        self._ids_meanwhile: list[str] | None = None
+        self._closing = False
+        #: reading every id takes about a second a million: not on the way to ready
+        self._indexer = threading.Thread(
+            target=self._index_ids, name="router-store-ids", daemon=True
+        )
+        self._indexer.start()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -181,6 +198,9 @@ class SqliteStore:
         )
 
     def find_contact(self, contact_id: str) -> bytes | None:
+        ids = self._ids
+        if ids is not None and not ids.may_contain(contact_id):
+            return None  # never written: most ids a gateway sends are new
         # Through the writer's connection when it is free: its page cache stays warm
         # across its own commits, while the reader's is dropped after every commit it
         # did not make, so each lookup read the index again from the OS (a new contact's
@@ -240,6 +260,52 @@ class SqliteStore:
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"the store {self.path} cannot write: {exc}") from exc
+        ids, meanwhile = self._ids, self._ids_meanwhile
+        if ids is not None:
+            for contact in batch.contacts:
+                ids.add(contact.id)
+        elif meanwhile is not None:
+            meanwhile.extend(contact.id for contact in batch.contacts)
+
+    # ------------------------------------------------------------ the id filter
+    def _index_ids(self) -> None:
+        try:
+            ids = self._read_ids()
+        except sqlite3.Error as exc:  # the lookups go on reading the store
+            log.warning("cannot build the contact id filter of %s: %s", self.path, exc)
+            with self._writing:
+                self._ids_meanwhile = None
+            return
+        if ids is not None:
+            self._take_ids(ids)
+
+    def _read_ids(self) -> IdFilter | None:
+        """A filter of every id stored now; None when the store closes meanwhile.
+
+        From here until `_take_ids`, each write also lists the ids it wrote: the
+        filter may miss those, which came after the snapshot its reads share."""
+        with self._writing:
+            self._ids_meanwhile = []
+        connection = self._connect()
+        if self._uri:  # as the reader's: shared-cache table locks do not wait
+            connection.execute("PRAGMA read_uncommitted=1")
+        try:
+            ids = IdFilter(connection.execute("SELECT count(*) FROM contacts").fetchone()[0])
+            for (contact_id,) in connection.execute("SELECT id FROM contacts"):
+                if self._closing:
+                    return None
+                ids.add(contact_id)
+            return ids
+        finally:
+            connection.close()
+
+    def _take_ids(self, ids: IdFilter) -> None:
+        """Add what was written while `ids` was read, then let lookups ask it first."""
+        with self._writing:
+            for contact_id in self._ids_meanwhile or ():
+                ids.add(contact_id)
+            self._ids_meanwhile = None
+            self._ids = ids
 
     def sync(self) -> None:
         """Put what `write` committed on the disk (with "full"): it survives a power cut."""
@@ -269,6 +335,8 @@ class SqliteStore:
             pass  # the transaction is gone with the error; nothing was written
 
     def close(self) -> None:
+        self._closing = True
+        self._indexer.join()
         if self._wal is not None:
             os.close(self._wal)
             self._wal = None
