@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
+from inprocess import serve_in_process
 
 from router.runtime.collector import collect_everything, freeze_survivors, keep_heap_frozen
 
@@ -74,3 +75,16 @@ async def test_the_task_freezes_often_and_collects_everything_rarely(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [r for r in caplog.records if "full garbage collection" in r.message]
+
+
+@pytest.mark.asyncio
+async def test_the_writer_freezes_what_each_batch_made() -> None:
+    # the young collections never walk a contact's record: frozen with its batch
+    async for server in serve_in_process():
+        gc.unfreeze()
+        contact = {"id": "c1", "channel": "chat", "body": "hi"}
+        assert (await server.call("POST", "/v1/contacts", json=contact))[0] == 202
+        record = server.core.engine.contact("c1")
+        assert record is not None
+        assert gc.is_tracked(record)
+        assert not any(tracked is record for tracked in gc.get_objects())

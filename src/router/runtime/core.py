@@ -71,6 +71,7 @@ from router.engine.records import ContactRecord
 from router.engine.restore import restore
 from router.model import Contact, ModelError
 from router.plugins import RouterPlugins
+from router.runtime.collector import freeze_batch
 from router.store import Batch, Store, StoreError, batch_of, engine_state
 from router.store.codec import contact_record, loads
 
@@ -303,6 +304,7 @@ class RouterCore:
                     if not batch:
                         outcomes.append(self._apply_tick())
                     await self._commit(outcomes)
+                    freeze_batch()
                 finally:
                     self._working = False
         finally:
