@@ -31,23 +31,24 @@ class IdFilter:
         self._mask = len(self._bits) * 8 - 1
 
     def add(self, contact_id: str) -> None:
-        bits, mask = self._bits, self._mask
+        bits = self._bits
+        for byte, bit in self._positions(contact_id):
+            bits[byte] |= bit
+
+    def may_contain(self, contact_id: str) -> bool:
+        bits = self._bits
+        return all(bits[byte] & bit for byte, bit in self._positions(contact_id))
+
+    def _positions(self, contact_id: str) -> list[tuple[int, int]]:
+        """The id's `HASHES` bits, as (byte index, bit mask)."""
+        mask = self._mask
         # two 32-bit halves of the string's own (keyed, cached) hash, combined as in
         # Kirsch and Mitzenmacher's double hashing: as good as `HASHES` hash functions
         h = hash(contact_id)
         step = (h >> 32) | 1
+        positions = []
         for _ in range(HASHES):
             index = h & mask
-            bits[index >> 3] |= 1 << (index & 7)
+            positions.append((index >> 3, 1 << (index & 7)))
             h += step
-
-    def may_contain(self, contact_id: str) -> bool:
-        bits, mask = self._bits, self._mask
-        h = hash(contact_id)
-        step = (h >> 32) | 1
-        for _ in range(HASHES):
-            index = h & mask
-            if not bits[index >> 3] & (1 << (index & 7)):
-                return False
-            h += step
-        return True
+        return positions
