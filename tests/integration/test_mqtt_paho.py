@@ -315,8 +315,8 @@ async def test_flush_writes_what_was_sent_within_the_same_loop_turn(
     # socket when `flush` returns, not at the end of the loop turn
     async with Client(mosquitto.host, mosquitto.port, identifier="flusher", lean=True) as client:
         client.send("t/flush", b"offer")
-        assert client._client.want_write()  # queued for the end of the turn
+        assert client.unwritten  # kept for the end of the turn
         client.flush()
-        assert not client._client.want_write()
+        assert not client.unwritten
         client.flush()  # nothing left: nothing happens
         assert await receive(receiver, 1) == [("t/flush", b"offer")]

@@ -13,10 +13,12 @@ for each client when it is made:
 
 - stock: paho's public `publish` and `on_publish`; any paho that aiomqtt takes;
 - lean (`LEAN_PAHO_VERSIONS`, MQTT 3.1.1, checked when the client is made): the
-  PUBLISH is built here and queued with paho's `_packet_queue`, what a loop
-  turn queued leaves in one `send` (paho sends each packet on its own: one TCP
-  segment each, with nodelay), and reads are buffered (paho reads a packet's
-  header a byte at a time: a syscall each). The PUBACKs of `send` and inbound
+  PUBLISH is built here and kept beside paho, and what a loop turn sent leaves
+  in one write (paho sends each packet on its own: one TCP segment each, with
+  nodelay), straight to the socket when paho has nothing queued itself; paho's
+  queue (a dict per packet and a write callback per message: a third of a
+  send's cost) only takes what the socket did not. Reads are buffered (paho
+  reads a packet's header a byte at a time: a syscall each). The PUBACKs of `send` and inbound
   QoS 0 or 1 PUBLISHes are taken whole from the read buffer without paho's
   reader (`_take_packets`), or, when paho has read one itself (the first bytes
   of a packet came in alone), in its `_packet_handle` before it decodes them.
@@ -50,6 +52,7 @@ _PAHO_VERSION = version("paho-mqtt")
 #: what the lean path uses of paho's client beyond its public interface
 _PAHO_INTERNALS = (
     "_packet_queue",
+    "_sock_send",
     "_mid_generate",
     "_packet_handle",
     "_in_packet",
@@ -118,6 +121,8 @@ class Client(aiomqtt.Client):
         self._read_buffer = b""
         self._read_at = 0
         self._flush_due = False
+        #: PUBLISH packets of `send` not yet handed to the socket or to paho, in order
+        self._unwritten: list[bytes] = []
         if self.lean_problem is None:
             inner = self._client
             self._stock_recv = inner._sock_recv
@@ -157,8 +162,16 @@ class Client(aiomqtt.Client):
             raise ValueError("payload too large for MQTT")
         mid = inner._mid_generate()
         header = bytes((_PUBLISH_QOS1, *_remaining_length(remaining)))
-        packet = b"".join((header, struct.pack("!H", len(topic)), topic, struct.pack("!H", mid)))
-        inner._packet_queue(_PUBLISH_QOS1, packet + payload, mid, 1)
+        packet = b"".join(
+            (header, struct.pack("!H", len(topic)), topic, struct.pack("!H", mid), payload)
+        )
+        if threading.get_ident() != self._loop_thread:  # paho's queue takes it, thread-safely
+            inner._packet_queue(_PUBLISH_QOS1, packet, mid, 1)
+            return mid
+        self._unwritten.append(packet)
+        if not self._flush_due:
+            self._flush_due = True
+            self._loop.call_soon(self.flush)
         return mid
 
     def _on_publish(
@@ -224,6 +237,11 @@ class Client(aiomqtt.Client):
             self._flush_due = True
             self._loop.call_soon(self.flush)
 
+    @property
+    def unwritten(self) -> bool:
+        """Whether some of what was sent is not on the socket yet."""
+        return bool(self._unwritten) or self._client.want_write()
+
     def flush(self) -> None:
         """Write what `send` queued now rather than at the end of the loop turn."""
         if self._flush_due:
@@ -234,7 +252,13 @@ class Client(aiomqtt.Client):
         inner = self._client
         sock = inner._sock
         if sock is None:
+            # the connection is gone: the bridge sends what it did not confirm on the next
+            self._unwritten.clear()
             return
+        if self._unwritten and not self._write_unwritten():
+            return
+        if not inner._out_packet:
+            return  # all on the socket
         _coalesce(inner)
         try:
             inner.loop_write()
@@ -246,6 +270,27 @@ class Client(aiomqtt.Client):
             # the socket took part of it: the rest when it can take more (paho
             # unregisters, through aiomqtt, once all is written)
             self._loop.add_writer(sock.fileno(), self._flush)
+
+    def _write_unwritten(self) -> bool:
+        """Hand `send`'s packets to the socket in one write, or what it did not take to
+        paho's queue, behind paho's own packets; False when the connection broke."""
+        inner = self._client
+        data = b"".join(self._unwritten)
+        self._unwritten.clear()
+        if not inner._out_packet:
+            try:
+                written = inner._sock_send(data)
+            except BlockingIOError:
+                written = 0
+            except Exception as exc:  # as `_flush` below: the connection is lost
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+                return False
+            if written >= len(data):
+                return True
+            data = data[written:]
+        inner._out_packet.append(_joined([data]))
+        return True
 
     # ------------------------------------------------------------ in
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: mqtt.SocketLike) -> None:
