@@ -122,6 +122,24 @@ async def test_a_burst_arrives_whole_in_order_and_is_confirmed(
 
 @pytest.mark.integration
 @pytest.mark.asyncio
+async def test_sends_from_another_thread_and_the_loop_arrive_whole_and_confirmed(
+    sender: Client, receiver: aiomqtt.Client
+) -> None:
+    # the loop's sends bypass paho's queue; another thread's go through it
+    confirmed: list[int] = []
+    sender.on_confirmed = confirmed.append
+    from_thread, from_loop = sent(20)[:10], sent(20)[10:]
+    mids = await asyncio.to_thread(lambda: [sender.send(t, p) for t, p in from_thread])
+    mids += [sender.send(t, p) for t, p in from_loop]
+    assert sorted(await receive(receiver, 20)) == sorted(from_thread + from_loop)
+    async with asyncio.timeout(PATIENCE):
+        while len(confirmed) < len(mids):
+            await asyncio.sleep(0.01)
+    assert sorted(confirmed) == sorted(mids)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
 async def test_payloads_larger_than_a_write_or_the_socket_buffer_arrive_whole(
     sender: Client, receiver: aiomqtt.Client
 ) -> None:
