@@ -44,7 +44,7 @@ import ssl
 from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -113,8 +113,9 @@ class BrokerAddress:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Outgoing:
+class _Outgoing(NamedTuple):
+    # a tuple: one is made for every message, and a frozen dataclass's `__init__` sets
+    # each field through `object.__setattr__` (three times the cost)
     seq: int  # outbox order, kept when unconfirmed messages are put back
     topic: str
     payload: bytes
@@ -537,7 +538,8 @@ class MqttBridge:
     def _enqueue(self, topic: str, body: Mapping[str, Any]) -> None:
         self._seq += 1
         self._outbox.append(_Outgoing(self._seq, topic, orjson.dumps(body, default=_json_default)))
-        self._trim_outbox()
+        if self._dropping or len(self._outbox) > self.outbox_limit:
+            self._trim_outbox()
         self._send_what_fits()
 
     def _trim_outbox(self) -> None:

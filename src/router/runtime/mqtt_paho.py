@@ -482,6 +482,8 @@ def _joined(chunks: list[bytes | bytearray]) -> Any:
 
 def _remaining_length(length: int) -> list[int]:
     """MQTT's variable-length integer: 7 bits a byte, the high bit says another follows."""
+    if length < 16384:  # one or two bytes: nearly every message (up to 16 KB)
+        return [length] if length < 128 else [length & 0x7F | 0x80, length >> 7]
     digits = []
     while True:
         length, digit = divmod(length, 128)
