@@ -21,7 +21,8 @@ def test_false_positives_stay_rare_at_the_design_load() -> None:
     for n in range(200_000):
         ids_filter.add(f"stored-{n}")
     false = sum(ids_filter.may_contain(f"new-{n}") for n in range(100_000))
-    # 32 bits an id at most, four probes: about 1 in 1,600 at its design, far fewer here
+    # 32 bits an id at most, four probes in one block: about 1 in 4,000 at its design,
+    # far fewer here
     assert false < 100
 
 

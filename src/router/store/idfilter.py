@@ -15,40 +15,49 @@ than its design is slower, never wrong.
 
 from __future__ import annotations
 
-#: bits per id the filter is sized for; with `HASHES` probes, a false positive in
-#: about 1,600 lookups while it holds no more than its design
+#: bits per id the filter is sized for; with `HASHES` probes in one block, a false
+#: positive in about 4,000 lookups while it holds no more than its design (measured:
+#: 1 in 4,200 at 1,000,000 ids, 4 MiB)
 BITS_PER_ID = 32
 HASHES = 4
 #: ids the filter has room for beyond those it was built from: the ones that come
 #: while the daemon runs
 ROOM_FOR = 1_000_000
+#: a cache line: the block an id's bits share
+BLOCK_BYTES = 64
 
 
 class IdFilter:
+    """A blocked Bloom filter: an id's `HASHES` bits all lie in one 64-byte block, one
+    cache line. Spread over the whole 4 MiB array, each probe was a cache miss: at the
+    HTTP routing peak the lookup took 2 % of the daemon's thread (session 19)."""
+
     def __init__(self, expected_ids: int = 0) -> None:
         wanted = BITS_PER_ID * (expected_ids + ROOM_FOR)
-        self._bits = bytearray(1 << max(wanted - 1, 0).bit_length() >> 3)
-        self._mask = len(self._bits) * 8 - 1
+        size = max(1 << max(wanted - 1, 0).bit_length() >> 3, BLOCK_BYTES)
+        self._bits = bytearray(size)
+        #: a block's first byte is (hash & this): the blocks' count is a power of two
+        self._block_mask = size - BLOCK_BYTES
 
     def add(self, contact_id: str) -> None:
         bits = self._bits
-        for byte, bit in self._positions(contact_id):
-            bits[byte] |= bit
+        block, probes = self._block(contact_id)
+        for _ in range(HASHES):
+            bits[block | (probes >> 3 & 63)] |= 1 << (probes & 7)
+            probes >>= 9
 
     def may_contain(self, contact_id: str) -> bool:
         bits = self._bits
-        return all(bits[byte] & bit for byte, bit in self._positions(contact_id))
-
-    def _positions(self, contact_id: str) -> list[tuple[int, int]]:
-        """The id's `HASHES` bits, as (byte index, bit mask)."""
-        mask = self._mask
-        # two 32-bit halves of the string's own (keyed, cached) hash, combined as in
-        # Kirsch and Mitzenmacher's double hashing: as good as `HASHES` hash functions
-        h = hash(contact_id)
-        step = (h >> 32) | 1
-        positions = []
+        block, probes = self._block(contact_id)
         for _ in range(HASHES):
-            index = h & mask
-            positions.append((index >> 3, 1 << (index & 7)))
-            h += step
-        return positions
+            if not bits[block | (probes >> 3 & 63)] & 1 << (probes & 7):
+                return False
+            probes >>= 9
+        return True
+
+    def _block(self, contact_id: str) -> tuple[int, int]:
+        """The id's block (its first byte) and its probes: `HASHES` 9-bit bit offsets
+        within the block, lowest first. Both from the string's own (keyed, cached)
+        64-bit hash: the block from its low bits, the probes from its high 36."""
+        h = hash(contact_id) & 0xFFFF_FFFF_FFFF_FFFF
+        return h & self._block_mask, h >> 28
