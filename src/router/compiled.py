@@ -19,6 +19,8 @@ from pathlib import Path
 COMPILED: tuple[str, ...] = (
     "router.value",
     "router.model",
+    # every contact taken in over HTTP, MQTT or a webhook is parsed by it
+    "router.contact_json",
     "router.plugin_api",
     "router.plugins",
     "router.engine.available",
