@@ -100,6 +100,21 @@ async def deliveries(client: Client, count: int) -> list[Delivery]:
     return seen
 
 
+def confirmations(sender: Client) -> list[int]:
+    """The packet ids the broker confirms to `sender` from now on, as they come."""
+    confirmed: list[int] = []
+    sender.on_confirmed = confirmed.append
+    return confirmed
+
+
+async def confirmed_all(confirmed: list[int], mids: list[int]) -> None:
+    """Wait until the broker confirmed as many messages as were sent: exactly those."""
+    async with asyncio.timeout(PATIENCE):
+        while len(confirmed) < len(mids):
+            await asyncio.sleep(0.01)
+    assert sorted(confirmed) == sorted(mids)
+
+
 def sent(count: int, size: int = 40) -> list[tuple[str, bytes]]:
     return [(f"t/{i % 7}", f"{i:08d}".encode() * (size // 8)) for i in range(count)]
 
@@ -109,15 +124,11 @@ def sent(count: int, size: int = 40) -> list[tuple[str, bytes]]:
 async def test_a_burst_arrives_whole_in_order_and_is_confirmed(
     sender: Client, receiver: aiomqtt.Client
 ) -> None:
-    confirmed: list[int] = []
-    sender.on_confirmed = confirmed.append
+    confirmed = confirmations(sender)
     messages = sent(3000)
     mids = [sender.send(topic, payload) for topic, payload in messages]
     assert await receive(receiver, len(messages)) == messages
-    async with asyncio.timeout(PATIENCE):
-        while len(confirmed) < len(mids):
-            await asyncio.sleep(0.01)
-    assert sorted(confirmed) == sorted(mids)
+    await confirmed_all(confirmed, mids)
 
 
 @pytest.mark.integration
@@ -126,16 +137,12 @@ async def test_sends_from_another_thread_and_the_loop_arrive_whole_and_confirmed
     sender: Client, receiver: aiomqtt.Client
 ) -> None:
     # the loop's sends bypass paho's queue; another thread's go through it
-    confirmed: list[int] = []
-    sender.on_confirmed = confirmed.append
-    from_thread, from_loop = sent(20)[:10], sent(20)[10:]
-    mids = await asyncio.to_thread(lambda: [sender.send(t, p) for t, p in from_thread])
-    mids += [sender.send(t, p) for t, p in from_loop]
-    assert sorted(await receive(receiver, 20)) == sorted(from_thread + from_loop)
-    async with asyncio.timeout(PATIENCE):
-        while len(confirmed) < len(mids):
-            await asyncio.sleep(0.01)
-    assert sorted(confirmed) == sorted(mids)
+    confirmed = confirmations(sender)
+    messages = sent(20)
+    mids = await asyncio.to_thread(lambda: [sender.send(t, p) for t, p in messages[:10]])
+    mids += [sender.send(t, p) for t, p in messages[10:]]
+    assert sorted(await receive(receiver, 20)) == sorted(messages)
+    await confirmed_all(confirmed, mids)
 
 
 @pytest.mark.integration
