@@ -12,8 +12,8 @@ engine changed, and commits them to the store in one transaction (group
 commit). Then it hands the effects to the senders (the MQTT bridge,
 `add_sender`), the offers first, and has those written out at once, then to
 the other listeners (metrics, web pages), and only then syncs the store and
-answers the submitters. A committed batch survives a crash of the daemon, so the offers
-may travel during the fsync: 0.25-0.3 ms here, which `benchmarks/e2e.py` saw
+answers the submitters. A committed batch survives a crash of the daemon, so
+the offers may travel during the fsync: 0.25-0.3 ms here, which `benchmarks/e2e.py` saw
 come off the HTTP p50 whole (0.97 to 0.71 ms, session 17). Only a power cut in
 between could leave an agent holding an offer the store forgot, whose sender
 never heard yes and sends again; offer ids restart past any such offer

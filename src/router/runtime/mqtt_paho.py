@@ -18,8 +18,8 @@ for each client when it is made:
   nodelay), straight to the socket when paho has nothing queued itself; paho's
   queue (a dict per packet and a write callback per message: a third of a
   send's cost) only takes what the socket did not. Reads are buffered (paho
-  reads a packet's header a byte at a time: a syscall each). The PUBACKs of `send` and inbound
-  QoS 0 or 1 PUBLISHes are taken whole from the read buffer without paho's
+  reads a packet's header a byte at a time: a syscall each). The PUBACKs of
+  `send` and inbound QoS 0 or 1 PUBLISHes are taken whole from the read buffer without paho's
   reader (`_take_packets`), or, when paho has read one itself (the first bytes
   of a packet came in alone), in its `_packet_handle` before it decodes them.
 
