@@ -169,9 +169,7 @@ class Client(aiomqtt.Client):
             inner._packet_queue(_PUBLISH_QOS1, packet, mid, 1)
             return mid
         self._unwritten.append(packet)
-        if not self._flush_due:
-            self._flush_due = True
-            self._loop.call_soon(self.flush)
+        self._flush_soon()
         return mid
 
     def _on_publish(
@@ -233,7 +231,12 @@ class Client(aiomqtt.Client):
         # end of this turn does, once for everything the turn queued
         if not self.lean or threading.get_ident() != self._loop_thread:
             super()._on_socket_register_write(client, userdata, sock)
-        elif not self._flush_due:
+        else:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Flush at the end of this loop turn, once for everything the turn queued."""
+        if not self._flush_due:
             self._flush_due = True
             self._loop.call_soon(self.flush)
 
@@ -263,8 +266,7 @@ class Client(aiomqtt.Client):
         try:
             inner.loop_write()
         except Exception as exc:  # as aiomqtt's writer: a broken pipe is a lost connection
-            if not self._disconnected.done():
-                self._disconnected.set_exception(exc)
+            self._lost(exc)
             return
         if inner.want_write() and inner._sock is not None:
             # the socket took part of it: the rest when it can take more (paho
@@ -283,8 +285,7 @@ class Client(aiomqtt.Client):
             except BlockingIOError:
                 written = 0
             except Exception as exc:  # as `_flush` below: the connection is lost
-                if not self._disconnected.done():
-                    self._disconnected.set_exception(exc)
+                self._lost(exc)
                 return False
             if written >= len(data):
                 return True
@@ -329,8 +330,12 @@ class Client(aiomqtt.Client):
                     if pending is None or pending() <= 0:
                         return
         except Exception as exc:  # as aiomqtt's reader: the connection is gone
-            if not self._disconnected.done():
-                self._disconnected.set_exception(exc)
+            self._lost(exc)
+
+    def _lost(self, exc: BaseException) -> None:
+        """The connection is gone because of `exc`: `disconnected` says so, once."""
+        if not self._disconnected.done():
+            self._disconnected.set_exception(exc)
 
     def _fill(self) -> bool:
         """Read what waits into the used-up buffer; False when nothing does."""
