@@ -41,23 +41,22 @@ class IdFilter:
 
     def add(self, contact_id: str) -> None:
         bits = self._bits
-        block, probes = self._block(contact_id)
-        for _ in range(HASHES):
-            bits[block | (probes >> 3 & 63)] |= 1 << (probes & 7)
-            probes >>= 9
+        for byte, bit in self._positions(contact_id):
+            bits[byte] |= bit
 
     def may_contain(self, contact_id: str) -> bool:
         bits = self._bits
-        block, probes = self._block(contact_id)
-        for _ in range(HASHES):
-            if not bits[block | (probes >> 3 & 63)] & 1 << (probes & 7):
-                return False
-            probes >>= 9
-        return True
+        return all(bits[byte] & bit for byte, bit in self._positions(contact_id))
 
-    def _block(self, contact_id: str) -> tuple[int, int]:
-        """The id's block (its first byte) and its probes: `HASHES` 9-bit bit offsets
-        within the block, lowest first. Both from the string's own (keyed, cached)
-        64-bit hash: the block from its low bits, the probes from its high 36."""
+    def _positions(self, contact_id: str) -> list[tuple[int, int]]:
+        """The id's `HASHES` bits, as (byte index, bit mask), all in one block. From the
+        string's own (keyed, cached) 64-bit hash: the block from its low bits, each bit's
+        9-bit offset within the block from its high 36."""
         h = hash(contact_id) & 0xFFFF_FFFF_FFFF_FFFF
-        return h & self._block_mask, h >> 28
+        block = h & self._block_mask
+        probes = h >> 28
+        positions = []
+        for _ in range(HASHES):
+            positions.append((block | (probes >> 3 & 63), 1 << (probes & 7)))
+            probes >>= 9
+        return positions
