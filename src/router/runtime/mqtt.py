@@ -538,8 +538,7 @@ class MqttBridge:
     def _enqueue(self, topic: str, body: Mapping[str, Any]) -> None:
         self._seq += 1
         self._outbox.append(_Outgoing(self._seq, topic, orjson.dumps(body, default=_json_default)))
-        if self._dropping or len(self._outbox) > self.outbox_limit:
-            self._trim_outbox()
+        self._trim_outbox()
         self._send_what_fits()
 
     def _trim_outbox(self) -> None:
