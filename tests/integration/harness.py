@@ -639,8 +639,15 @@ class AgentDesks:
             self.record.anomalies.append(f"accept {offer_id} by {agent.id}: {answer}")
             return None
         # Gone: expired, revoked, or taken by this very agent (the accept took
-        # effect, its answer was lost in a crash, the retry found it taken).
-        record = await self.api.contact(contact_id)
+        # effect, its answer was lost in a crash, the retry found it taken). Or never
+        # kept: offers leave before their batch is written, and a crash or a failed
+        # write in between loses the batch; its sender was never told yes, and sends
+        # the contact again (or has not yet: 404).
+        answer = await self.api.until_answered("GET", f"/v1/contacts/{contact_id}")
+        if answer.status == 404:
+            return None
+        assert answer.status == 200, (contact_id, answer)
+        record = answer.body
         mine = record["state"] == "assigned" and record["agent_id"] == agent.id
         if not mine or contact_id in self.holding:
             return None

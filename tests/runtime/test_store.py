@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from inprocess import Server, example_config, serve_in_process
 
+from router.engine import Effect, RevokeOffer, SendOffer
 from router.runtime import core as core_module
 from router.runtime.core import EARLY_FLUSH_EVENTS, OFFER_IDS_SKIPPED
 from router.store import Batch, StoreError
@@ -120,9 +121,13 @@ class _RecordingStore(SqliteStore):
     def __init__(self, path: Path, seen: list[str]) -> None:
         super().__init__(path)
         self.seen = seen
+        self.failing_writes = 0
         self.failing_syncs = 0
 
     def write(self, batch: Batch) -> None:
+        if self.failing_writes:
+            self.failing_writes -= 1
+            raise StoreError("database or disk is full")
         super().write(batch)
         self.seen.append("write")
 
@@ -147,7 +152,7 @@ async def _until_written(seen: list[str]) -> None:
         await asyncio.sleep(0.001)
 
 
-async def test_offers_go_out_after_the_commit_and_senders_hear_yes_after_the_sync(
+async def test_offers_go_out_before_the_commit_and_senders_hear_yes_after_the_sync(
     tmp_path: Path,
 ) -> None:
     seen: list[str] = []
@@ -159,26 +164,60 @@ async def test_offers_go_out_after_the_commit_and_senders_hear_yes_after_the_syn
         )
         seen.clear()
         assert (await _post(server, "c1"))[0] == 202
+        # the offer travels during the write and the sync; the events follow the write
         offer = seen.index("SendOffer")
-        assert seen.index("write") < offer < seen.index("flush") < seen.index("sync")
-        # the observers (metrics, web pages) come after the flush, off the offer's path
-        assert seen.index("flush") < seen.index("observed SendOffer") < seen.index("sync")
-        # that the sender hears yes only after the sync: the next test, where it fails
+        assert offer < seen.index("flush") < seen.index("write") < seen.index("sync")
+        assert seen.index("write") < seen.index("RouterEvent") < seen.index("sync")
+        # the observers (metrics, web pages) come after the write, off the offer's path
+        assert seen.index("write") < seen.index("observed SendOffer") < seen.index("sync")
+        # that the sender hears yes only after the sync: the tests below, where it fails
 
 
-async def test_a_large_batch_leaves_its_writes_to_the_end_of_the_loop_turn(
+async def test_a_large_batch_leaves_its_offers_to_the_end_of_the_loop_turn(
     tmp_path: Path,
 ) -> None:
     # many events in one batch: the loop is behind, and keeps its core through the sync
     seen: list[str] = []
     async for server in serve_in_process(store=_RecordingStore(tmp_path / "r.db", seen)):
+        await server.agent("a1", skills={"support": 5}, capacity={"chat": 10})
         server.core.add_sender(lambda effect: None, lambda: seen.append("flush"))
         seen.clear()
         many = EARLY_FLUSH_EVENTS + 1
-        await asyncio.gather(*(server.core.keep(f"k{n}", b"v") for n in range(many)))
+        contacts = (server.core.parse_contact("chat", _contact(f"c{n}")) for n in range(many))
+        await asyncio.gather(*(server.core.submit_contact(c) for c in contacts))
         assert seen == ["write", "sync"]
-        await server.core.keep("one", b"v")
-        assert seen == ["write", "sync", "write", "flush", "sync"]
+        assert (await _post(server, "one more"))[0] == 202
+        assert seen == ["write", "sync", "flush", "write", "sync"]
+
+
+async def test_a_refused_write_revokes_the_offers_that_went_out_before_it(
+    tmp_path: Path,
+) -> None:
+    store = _RecordingStore(tmp_path / "r.db", [])
+    sent: list[Effect] = []
+    async for server in serve_in_process(store=store):
+        token = await server.agent("a1", skills={"support": 5}, capacity={"chat": 1})
+        server.core.add_sender(sent.append, lambda: None)
+        store.failing_writes = 1
+        status, body = await _post(server, "c1")
+        assert (status, body["error"]["code"]) == (503, "store_unavailable"), body
+        offers = [e for e in sent if isinstance(e, SendOffer | RevokeOffer)]
+        assert [type(e).__name__ for e in offers] == ["SendOffer", "RevokeOffer"]
+        assert offers[1].offer == offers[0].offer
+        assert offers[1].reason == "not_kept"
+        # the rebuilt engine never made that offer: its accept finds it gone
+        accept = f"/v1/offers/{offers[0].offer.id}/accept"
+        deadline = time.monotonic() + 15
+        while (answer := await server.call("POST", accept, token=token))[0] == 503:
+            assert time.monotonic() < deadline, "the router never accepted work again"
+            await asyncio.sleep(0.2)
+        assert answer[0] == 409, answer
+        # sent again, the contact is kept and offered under a new offer id
+        assert (await _post(server, "c1"))[0] == 202
+        record = server.core.engine.contact("c1")
+        assert record is not None
+        assert record.offer is not None
+        assert record.offer.id != offers[0].offer.id
 
 
 async def test_a_failed_sync_refuses_the_batch_and_its_retry_finds_the_contact_once(

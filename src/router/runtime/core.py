@@ -9,23 +9,27 @@ submitter with them. The engine itself never awaits, so no lock is needed.
 Events are taken in batches, and nobody hears yes before the batch is
 durable: the writer applies every event of a batch, takes the records the
 engine changed, and commits them to the store in one transaction (group
-commit). Then it hands the effects to the senders (the MQTT bridge,
-`add_sender`), the offers first, and has those written out at once, then to
-the other listeners (metrics, web pages), and only then syncs the store and
-answers the submitters. A committed batch survives a crash of the daemon, so
-the offers may travel during the fsync: 0.25-0.3 ms here, which `benchmarks/e2e.py` saw
-come off the HTTP p50 whole (0.97 to 0.71 ms, session 17). Only a power cut in
-between could leave an agent holding an offer the store forgot, whose sender
-never heard yes and sends again; offer ids restart past any such offer
-(`OFFER_IDS_SKIPPED`). A batch with a new contact in it is synced at once, as a
-gateway (or a carrier's webhook, with a caller on the line) waits on it; the
-submitters of other batches (agents' answers and completions, admins' changes,
-timers) wait up to `SYNC_HOLD_SECONDS` for a sync that covers them, so that a
-contact's three commits (arrival, accept, complete) stop the loop in an fsync
-once rather than three times. When the store
-cannot write, the batch is refused (`StoreUnavailable`, HTTP 503), the engine
-is rebuilt from what the store holds, and new events are refused until a
-probe write succeeds again.
+commit). A small batch's offers (and revocations) go to the senders (the MQTT
+bridge, `add_sender`) as soon as the engine made them, and are written out at
+once, before the commit: they travel during the store's write and its fsync,
+which took 0.13 ms and 0.25-0.3 ms here (`benchmarks/e2e.py`: HTTP p50 0.48 to
+0.38-0.45 ms, session 20; 0.97 to 0.71 ms when session 17 let them travel
+during the fsync). Then come the other effects, to the senders and then to the
+other listeners (metrics, web pages), and only then does the writer sync the
+store and answer the submitters. So an offer may reach its agent for a batch
+the store never keeps: if the write fails, the batch is refused as below and
+its offers are revoked (reason `not_kept`); if the daemon dies before the
+commit, or the machine before the fsync, the contact's sender never heard yes
+and sends it again, and an accept of the lost offer hears 409 (gone). Offer ids
+restart past any such offer (`OFFER_IDS_SKIPPED`). A batch with a new contact
+in it is synced at once, as a gateway (or a carrier's webhook, with a caller
+on the line) waits on it; the submitters of other batches (agents' answers and
+completions, admins' changes, timers) wait up to `SYNC_HOLD_SECONDS` for a
+sync that covers them, so that a contact's three commits (arrival, accept,
+complete) stop the loop in an fsync once rather than three times. When the
+store cannot write, the batch is refused (`StoreUnavailable`, HTTP 503), the
+engine is rebuilt from what the store holds, and new events are refused until
+a probe write succeeds again.
 
 The commit runs on the loop's own thread. In a thread of its own it had to
 take the GIL back from the busy loop after each SQLite call (about ten per
@@ -65,6 +69,8 @@ from router.engine import (
     Engine,
     EngineError,
     Event,
+    RevokeOffer,
+    SendOffer,
     Tick,
 )
 from router.engine.records import ContactRecord
@@ -90,7 +96,7 @@ TimingListener = Callable[[str, float], None]
 #: told the named documents the store kept beside the engine, once restored (token rotations)
 RestoreListener = Callable[[Mapping[str, bytes]], None]
 
-#: a batch of at most this many events has its effects written out before the sync;
+#: a batch of at most this many events has its offers written out before the commit;
 #: a larger one means the loop is behind, and then they go at the end of the loop turn,
 #: after the sync: sent before it, they woke the broker and the clients, which took the
 #: cores while the loop waited on the disk, and the loop then waited for a core (the HTTP
@@ -103,9 +109,10 @@ EARLY_FLUSH_EVENTS = 4
 SYNC_HOLD_SECONDS = 0.005
 
 #: a restored engine's offer ids start this far past the stored count: offers go out
-#: before their batch is synced, so after a power cut an agent may hold an offer of a
-#: batch the store lost, whose id must not come back for another contact. What can be
-#: unsynced at once (a batch, or `SYNC_HOLD_SECONDS` of them) holds far fewer offers.
+#: before their batch is committed, so after a crash (or a power cut, or a failed write)
+#: an agent may hold an offer of a batch the store lost, whose id must not come back
+#: for another contact. What can be unsynced at once (a batch, or `SYNC_HOLD_SECONDS`
+#: of them) holds far fewer offers.
 OFFER_IDS_SKIPPED = 1_000_000
 
 #: how often a failed store is tried again
@@ -378,6 +385,17 @@ class RouterCore:
     async def _commit(self, outcomes: list[_Outcome]) -> None:
         """Commit the batch and carry out its effects; then sync and answer its submitters,
         at once if a new contact's sender waits, else within `SYNC_HOLD_SECONDS`."""
+        early = len(outcomes) <= EARLY_FLUSH_EVENTS
+        sent: list[Effect] = []
+        if early:
+            # The offers (and revocations) first, written out at once: an agent and a
+            # customer wait on them, and they travel during the store's write, the rest
+            # of the fan-out and the fsync (module docstring).
+            for outcome in outcomes:
+                sent.extend(e for e in outcome.effects if not _event(e))
+            if sent:
+                self._dispatch(self._senders, sent)
+                self._flush()
         store = self.store
         if store is not None:
             meta = {k: v for o in outcomes if o.item is not None for k, v in o.item.meta.items()}
@@ -385,17 +403,13 @@ class RouterCore:
             try:
                 store.write(batch)
             except StoreError as error:
+                self._withdraw(sent)
                 await self._sync_and_answer()  # what was committed before keeps its yes
                 await self._store_failed(str(error), outcomes)
                 return
-        if len(outcomes) <= EARLY_FLUSH_EVENTS:
-            # The offers (and revocations) first, written out at once: an agent and a
-            # customer wait on them, and they travel during the rest of the fan-out and
-            # the fsync. The events follow at the end of the loop turn, each topic in
-            # its order: encoding and sending them first held the offer back 40 µs.
-            for outcome in outcomes:
-                self._dispatch(self._senders, [e for e in outcome.effects if not _event(e)])
-            self._flush()
+        if early:
+            # The events follow, at the end of the loop turn, each topic in its order:
+            # encoding and sending them first held the offer back 40 µs.
             for outcome in outcomes:
                 self._dispatch(self._senders, [e for e in outcome.effects if _event(e)])
         else:
@@ -408,6 +422,15 @@ class RouterCore:
         self._unsynced.extend(outcomes)
         if store is None or any(_new_contact(outcome) for outcome in outcomes) or self._sync_due():
             await self._sync_and_answer()
+
+    def _withdraw(self, sent: list[Effect]) -> None:
+        """Revoke the offers of a batch the store refused: they went to the senders before
+        the write, and the rebuilt engine never made them (an accept hears 409, gone). The
+        observers (metrics, web pages) never heard of them: they come after the write."""
+        revoked = [RevokeOffer(e.offer, "not_kept") for e in sent if isinstance(e, SendOffer)]
+        if revoked:
+            self._dispatch(self._senders, revoked)
+            self._flush()
 
     def _sync_due(self) -> bool:
         return not self._accepting or self.clock() >= self._sync_by
