@@ -464,9 +464,10 @@ class RouterCore:
         """Refuse the batch: nothing of it is kept, so nothing of it may be acknowledged.
 
         The engine applied the batch in memory: rebuilding it from the store
-        undoes exactly what nobody was told (reading works while writing fails:
-        a lock, a full disk). Its effects are not carried out; the rebuild after
-        the store recovers sends what is still open.
+        undoes it (reading works while writing fails: a lock, a full disk). Of
+        its effects only a small batch's offers went out, before the write, and
+        `_withdraw` has revoked them; the rebuild after the store recovers sends
+        what is still open.
         """
         log.error("the store cannot write; refusing new work until it can: %s", problem)
         self.store_problem = problem

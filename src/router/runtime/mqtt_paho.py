@@ -284,7 +284,7 @@ class Client(aiomqtt.Client):
                 written = inner._sock_send(data)
             except BlockingIOError:
                 written = 0
-            except Exception as exc:  # as `_flush` below: the connection is lost
+            except Exception as exc:  # as in `_flush`: the connection is lost
                 self._lost(exc)
                 return False
             if written >= len(data):
